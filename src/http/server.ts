@@ -1,0 +1,94 @@
+/**
+ * The HTTP transport: an app served on `node:http`. It is the embedded
+ * default (`nsgi serve app.mjs` with no flag listens on 127.0.0.1:8000) and
+ * the backend of "the simple proxy method" (nginx `proxy_pass`, lighttpd
+ * `mod_proxy`, Apache `mod_proxy`).
+ *
+ * @example
+ * ```ts
+ * import { createHTTPServer } from 'nsgi';
+ * const server = createHTTPServer(app);
+ * console.log(await server.listen('127.0.0.1:8000'));
+ * ```
+ * @module
+ */
+import { createServer, type Server } from 'node:http';
+import { listen, type ListenOptions } from '../net/listen.js';
+import type { CommonServerOptions, NsgiServer } from '../server.js';
+import { stderrLogger } from '../server.js';
+import type { App } from '../types.js';
+import { toNodeHandler } from './node-handler.js';
+
+/** Options of the HTTP transport. */
+export interface HTTPServerOptions extends CommonServerOptions, ListenOptions {
+  /** The mount point given as `SCRIPT_NAME` (default: `''`). */
+  scriptName?: string;
+  /** Time allowed to receive a request's headers, against slowloris (default: `60000` ms). */
+  headersTimeout?: number;
+  /** Time allowed to receive a whole request (default: `300000` ms; `0` for none). */
+  requestTimeout?: number;
+  /** How long an idle keep-alive connection stays open (default: `5000` ms). */
+  keepAliveTimeout?: number;
+  /** Largest request head accepted, in bytes (default: `16384`, Node's). */
+  maxHeaderSize?: number;
+  /** Most simultaneous connections; more are refused (default: unlimited). */
+  maxConnections?: number;
+}
+
+/** Creates an HTTP server for `app`. */
+export function createHTTPServer(app: App, options: HTTPServerOptions = {}): NsgiServer {
+  let active = 0;
+  const logger = options.logger ?? stderrLogger;
+  const handler = toNodeHandler(app, {
+    scriptName: options.scriptName,
+    errors: options.errors,
+    multiprocess: options.multiprocess,
+    onDone: () => {
+      active--;
+    },
+  });
+  const server: Server = createServer(
+    {
+      headersTimeout: options.headersTimeout ?? 60_000,
+      requestTimeout: options.requestTimeout ?? 300_000,
+      keepAliveTimeout: options.keepAliveTimeout ?? 5_000,
+      maxHeaderSize: options.maxHeaderSize,
+    },
+    (req, res) => {
+      active++;
+      handler(req, res);
+    },
+  );
+  if (options.maxConnections !== undefined) server.maxConnections = options.maxConnections;
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    // Node answers 400/408/431 itself when it can; we only make sure it is logged, not thrown.
+    if (err.code !== 'ECONNRESET') logger.error('http: bad request from client', err);
+    if (socket.writable && !socket.destroyed) {
+      const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    } else {
+      socket.destroy();
+    }
+  });
+
+  return {
+    transport: 'http',
+    server,
+    get activeRequests() {
+      return active;
+    },
+    listen: (address) => listen(server, address, options),
+    close: (timeoutMs = 30_000) =>
+      new Promise<void>((resolve) => {
+        if (!server.listening) return resolve();
+        let timer: NodeJS.Timeout | undefined;
+        server.close(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+        server.closeIdleConnections();
+        timer = setTimeout(() => server.closeAllConnections(), timeoutMs);
+        timer.unref();
+      }),
+  };
+}

@@ -1,0 +1,30 @@
+/**
+ * nsgi: WSGI for Node. Write a web app once as a plain function over a
+ * CGI-style environ, wrap it in composable middleware, and serve it over
+ * FastCGI, SCGI, HTTP or CGI behind nginx, lighttpd or Apache.
+ *
+ * @example
+ * ```ts
+ * import { compose, serve, validate, type App } from 'nsgi';
+ *
+ * const hello: App = (environ, startResponse) => {
+ *   startResponse('200 OK', [['Content-Type', 'text/plain; charset=utf-8']]);
+ *   return [`Hello from ${environ.SCRIPT_NAME}${environ.PATH_INFO}\n`];
+ * };
+ * await serve(compose(validate())(hello), { http: '127.0.0.1:8000' });
+ * ```
+ * @module nsgi
+ */
+export type { App, Body, Chunk, Environ, HeaderList, Logger, Middleware, StartResponse, WriteFn } from './types.js';
+export { NsgiError, ContractError, ProtocolError, LimitError, ConfigError, AbortedError } from './errors.js';
+export { compose } from './compose.js';
+export { buildEnviron, decodePath, schemeOf, cgiHeaderName, type EnvironExtras } from './environ.js';
+export { parseStatus, validateHeaders, cgiHead, getHeader, type Status } from './headers.js';
+export { runApp, toBytes, type ResponseSink, type Outcome } from './response.js';
+export { type NsgiServer, type CommonServerOptions, stderrLogger } from './server.js';
+export { serve, transports, oneShotTransports, type ServeOptions, type Serving, type TransportFactory } from './serve.js';
+export { parseAddress, formatAddress, type Address } from './net/address.js';
+export { listen, type ListenOptions } from './net/listen.js';
+export { createHTTPServer, type HTTPServerOptions } from './http/server.js';
+export { toNodeHandler, type NodeHandlerOptions } from './http/node-handler.js';
+export { validate, checkEnviron } from './middleware/validate.js';
