@@ -28,3 +28,5 @@ export { listen, type ListenOptions } from './net/listen.js';
 export { createHTTPServer, type HTTPServerOptions } from './http/server.js';
 export { toNodeHandler, type NodeHandlerOptions } from './http/node-handler.js';
 export { validate, checkEnviron } from './middleware/validate.js';
+export { builtinMiddlewares, type MiddlewareFromConfig } from './middleware/index.js';
+export { CGIResponseParser, type CGIHead, type CGIResponseParserOptions } from './cgi-response.js';
