@@ -31,7 +31,10 @@ export function splitSpec(spec: string): { module: string; exportName: string } 
 
 /** Resolves a module spec to a URL `import()` can load. */
 export function resolveModule(module: string, cwd: string): string {
-  if (module.startsWith('.') || isAbsolute(module) || existsSync(resolve(cwd, module))) {
+  // A path: relative, absolute, an existing file, or a file name with a script extension
+  // (`examples/app.mjs`); anything else is a package name (`my-app`, `@org/app/server`).
+  const looksLikeFile = /\.(?:m?js|cjs|ts|mts)$/.test(module) && !module.startsWith('@');
+  if (module.startsWith('.') || isAbsolute(module) || looksLikeFile || existsSync(resolve(cwd, module))) {
     const path = resolve(cwd, module);
     if (!existsSync(path)) throw new ConfigError('NSGI_ERR_APP_LOAD', `load: no file ${path}`);
     return pathToFileURL(path).href;
