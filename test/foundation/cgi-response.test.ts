@@ -1,6 +1,6 @@
 // RFC 3875 §6 response heads, as nsgi's clients read them; fed whole and split at every offset.
 import { describe, expect, it } from 'vitest';
-import { CGIResponseParser } from '../src/index.js';
+import { CGIResponseParser } from '../../src/index.js';
 
 const cases: Array<[string, string, number, string, Array<[string, string]>, string]> = [
   ['Status and CRLF', 'Status: 404 Not Found\r\nContent-Type: text/plain\r\n\r\nnope', 404, 'Not Found', [['Content-Type', 'text/plain']], 'nope'],

@@ -1,8 +1,8 @@
 // The PEP 3333 contract as the shared response driver enforces it, observed through
 // the test client (which runs the same driver as every server).
 import { describe, expect, it } from 'vitest';
-import type { App, Body, Chunk } from '../src/index.js';
-import { TestClient } from '../src/testing/index.js';
+import type { App, Body, Chunk } from '../../src/index.js';
+import { TestClient } from '../../src/testing/index.js';
 
 const ok = (body: Body, headers: Array<[string, string]> = []): App => (_env, start) => {
   start('200 OK', headers);
