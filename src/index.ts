@@ -38,3 +38,7 @@ export { StaticAlias, type StaticAliasOptions } from './middleware/static-alias.
 export { URLMap, type URLMapOptions, type URLMapParams } from './middleware/urlmap.js';
 export { originalValue, ORIG_KEY, type OriginalValues } from './middleware/orig.js';
 export { CGIResponseParser, type CGIHead, type CGIResponseParserOptions } from './cgi-response.js';
+export { createSCGIServer, type SCGIServerOptions } from './scgi/server.js';
+export { SCGIHeaderParser, encodeSCGIHeader, type SCGIHeaderParserOptions, type SCGIRequestHead } from './scgi/parser.js';
+export { SCGIClient, type SCGIClientOptions, type SCGIRequest, type SCGIResponse } from './scgi/client.js';
+export { runCGI, type CGIOptions } from './cgi/run.js';

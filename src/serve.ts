@@ -12,6 +12,8 @@
  */
 import { ConfigError } from './errors.js';
 import { createHTTPServer, type HTTPServerOptions } from './http/server.js';
+import { createSCGIServer } from './scgi/server.js';
+import { runCGI } from './cgi/run.js';
 import type { NsgiServer } from './server.js';
 import type { App } from './types.js';
 
@@ -21,13 +23,16 @@ export type TransportFactory = (app: App, options: Record<string, unknown>) => N
 /** The network transports by name. */
 export const transports: Record<string, TransportFactory> = {
   http: createHTTPServer as TransportFactory,
+  scgi: createSCGIServer as TransportFactory,
 };
 
 /**
  * One-shot transports by name: they run a single request from the process
  * itself (CGI: environment and stdin) and resolve to an exit code.
  */
-export const oneShotTransports: Record<string, (app: App) => Promise<number>> = {};
+export const oneShotTransports: Record<string, (app: App) => Promise<number>> = {
+  cgi: (app) => runCGI(app),
+};
 
 /** Options of {@link serve}: one transport address, plus that transport's options. */
 export interface ServeOptions extends HTTPServerOptions {
