@@ -42,3 +42,14 @@ export { createSCGIServer, type SCGIServerOptions } from './scgi/server.js';
 export { SCGIHeaderParser, encodeSCGIHeader, type SCGIHeaderParserOptions, type SCGIRequestHead } from './scgi/parser.js';
 export { SCGIClient, type SCGIClientOptions, type SCGIRequest, type SCGIResponse } from './scgi/client.js';
 export { runCGI, type CGIOptions } from './cgi/run.js';
+export { createFastCGIServer, type FastCGIServerOptions } from './fastcgi/server.js';
+export {
+  FastCGIClient,
+  type FastCGIClientOptions,
+  type FastCGIRequest,
+  type FastCGIResponse,
+  type FastCGITraceRecord,
+  type FastCGILoadOptions,
+  type FastCGILoadResult,
+} from './fastcgi/client.js';
+export * as fastcgi from './fastcgi/wire.js';

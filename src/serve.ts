@@ -11,6 +11,7 @@
  * @module
  */
 import { ConfigError } from './errors.js';
+import { createFastCGIServer } from './fastcgi/server.js';
 import { createHTTPServer, type HTTPServerOptions } from './http/server.js';
 import { createSCGIServer } from './scgi/server.js';
 import { runCGI } from './cgi/run.js';
@@ -23,6 +24,7 @@ export type TransportFactory = (app: App, options: Record<string, unknown>) => N
 /** The network transports by name. */
 export const transports: Record<string, TransportFactory> = {
   http: createHTTPServer as TransportFactory,
+  fastcgi: createFastCGIServer as TransportFactory,
   scgi: createSCGIServer as TransportFactory,
 };
 

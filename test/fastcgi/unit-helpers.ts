@@ -52,3 +52,81 @@ export function parseAll(bytes: Uint8Array | Uint8Array[]): ParsedRecord[] {
   for (const b of Array.isArray(bytes) ? bytes : [bytes]) parser.push(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
   return out;
 }
+
+import { connect, type Socket } from 'node:net';
+import { parseAddress } from '../../src/net/address.js';
+
+/** Polls `cond` until it holds (never a fixed sleep: the machine may be slow). */
+export async function waitFor(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** A raw connection that sends hand-made records and collects what comes back. */
+export class RawConnection {
+  readonly chunks: Buffer[] = [];
+  closed = false;
+  readonly closedPromise: Promise<void>;
+
+  private constructor(readonly socket: Socket) {
+    socket.on('data', (c: Buffer) => this.chunks.push(c));
+    socket.on('error', () => {});
+    this.closedPromise = new Promise((resolve) =>
+      socket.on('close', () => {
+        this.closed = true;
+        resolve();
+      }),
+    );
+  }
+
+  static async open(address: string): Promise<RawConnection> {
+    const a = parseAddress(address);
+    const socket = a.kind === 'unix' ? connect({ path: a.path }) : connect({ host: (a as { host: string }).host, port: (a as { port: number }).port });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('error', reject);
+    });
+    return new RawConnection(socket);
+  }
+
+  send(...bufs: Buffer[]): void {
+    for (const b of bufs) this.socket.write(b);
+  }
+
+  get bytes(): Buffer {
+    return Buffer.concat(this.chunks);
+  }
+
+  records(): ParsedRecord[] {
+    return parseAll(this.bytes);
+  }
+
+  /** Waits until the records received satisfy `pred`. */
+  async until(pred: (records: ParsedRecord[]) => boolean, what = 'records'): Promise<ParsedRecord[]> {
+    await waitFor(() => pred(this.records()), what);
+    return this.records();
+  }
+
+  /** Waits for END_REQUEST of `requestId`. */
+  async ended(requestId: number): Promise<ParsedRecord[]> {
+    return this.until((rs) => rs.some((r) => r.type === 3 && r.requestId === requestId), `END_REQUEST ${requestId}`);
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+/** STDOUT of one request, concatenated. */
+export function stdoutOf(records: ParsedRecord[], requestId: number): string {
+  return Buffer.concat(records.filter((r) => r.type === 6 && r.requestId === requestId).map((r) => r.content)).toString('latin1');
+}
+
+/** A logger that keeps what it is told. */
+export function memoryLogger(): { errors: Array<{ message: string; error: unknown }>; error(message: string, error?: unknown): void; info(): void } {
+  const errors: Array<{ message: string; error: unknown }> = [];
+  return { errors, error: (message, error) => errors.push({ message, error }), info() {} };
+}
