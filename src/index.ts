@@ -53,3 +53,5 @@ export {
   type FastCGILoadResult,
 } from './fastcgi/client.js';
 export * as fastcgi from './fastcgi/wire.js';
+export { fromNodeHandler, type NodeHandler, type FromNodeHandlerOptions } from './bridges/node.js';
+export { fromFetchHandler, toFetchHandler, type FetchHandler, type FromFetchHandlerOptions, type ToFetchHandlerOptions } from './bridges/fetch.js';
