@@ -4,10 +4,10 @@
 // records the SCRIPT_NAME/PATH_INFO the server really sends (the table in docs/middleware.md
 // asserts the same values) and checks that the fixers turn them into the right URLs.
 //
-// Transport: SCGI (src/scgi/server.ts). lighttpd's mod_scgi and mod_fastcgi share the gateway
-// code that computes SCRIPT_NAME/PATH_INFO (gw_backend.c), and nginx's scgi_param works as
-// fastcgi_param; swap TRANSPORT for FastCGI once src/fastcgi/server.ts lands (Apache then
-// needs proxy_fcgi and fcgi:// instead of proxy_scgi and scgi://).
+// Run over both FastCGI and SCGI: lighttpd's mod_fastcgi and mod_scgi share the code that computes
+// SCRIPT_NAME/PATH_INFO (gw_backend.c) and send the same split; nginx's stock fastcgi_params sets
+// SCRIPT_NAME to the whole path where scgi_params sets none, and Apache's mod_proxy_fcgi and
+// mod_proxy_scgi both send the whole path as SCRIPT_NAME.
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compose } from '../../src/compose.js';
@@ -17,12 +17,28 @@ import { PathInfoFromRequestURI } from '../../src/middleware/path-info-from-requ
 import { StaticAlias } from '../../src/middleware/static-alias.js';
 import { URLMap } from '../../src/middleware/urlmap.js';
 import { validate } from '../../src/middleware/validate.js';
+import { createFastCGIServer } from '../../src/fastcgi/server.js';
 import { createSCGIServer } from '../../src/scgi/server.js';
 import type { NsgiServer } from '../../src/server.js';
 import type { App, Middleware } from '../../src/types.js';
 import { freePort, removeTempDir, startApache, startLighttpd, startNginx, type Peer } from '../helpers/peers.js';
 
-const TRANSPORT = { create: createSCGIServer, lighttpdModule: 'mod_scgi', lighttpdKey: 'scgi.server', nginxPass: 'scgi_pass', nginxParams: '/etc/nginx/scgi_params', nginxParam: 'scgi_param' };
+interface Transport {
+  name: 'fastcgi' | 'scgi';
+  create: (app: App, options: { logger: { error(): void } }) => NsgiServer;
+  lighttpdModule: string;
+  lighttpdKey: string;
+  nginxPass: string;
+  nginxParams: string;
+  nginxParam: string;
+  apacheModule: string;
+  apacheScheme: string;
+}
+
+const TRANSPORTS: Transport[] = [
+  { name: 'fastcgi', create: createFastCGIServer, lighttpdModule: 'mod_fastcgi', lighttpdKey: 'fastcgi.server', nginxPass: 'fastcgi_pass', nginxParams: '/etc/nginx/fastcgi_params', nginxParam: 'fastcgi_param', apacheModule: 'proxy_fcgi', apacheScheme: 'fcgi' },
+  { name: 'scgi', create: createSCGIServer, lighttpdModule: 'mod_scgi', lighttpdKey: 'scgi.server', nginxPass: 'scgi_pass', nginxParams: '/etc/nginx/scgi_params', nginxParam: 'scgi_param', apacheModule: 'proxy_scgi', apacheScheme: 'scgi' },
+];
 const FIXTURES = resolve('test/fixtures/static');
 
 // What the app reports: the split the server sent, and the split it ended with.
@@ -43,48 +59,61 @@ const chain = (fixer: Middleware): App =>
 interface Setup {
   name: string;
   mount: string;
-  peer: (backend: number, port: number) => Promise<Peer>;
+  peer: (t: Transport, backend: number, port: number) => Promise<Peer>;
   // The split observed for /users/7 and for the mount's root "/" ([SCRIPT_NAME, PATH_INFO]; an absent key reads as '').
   sentUsers: [string, string];
   sentRoot: [string, string];
+  // Where FastCGI differs from SCGI (nginx's stock params files).
+  fastcgi?: { sentUsers: [string, string]; sentRoot: [string, string] };
   // The narrowest fixer for this server and mount (identity when none is needed).
   narrow: Middleware;
 }
 
-const lighttpd = (key: string, extra = '') => (backend: number, port: number) =>
+const lighttpd = (key: string, extra = '') => (t: Transport, backend: number, port: number) =>
   startLighttpd(port, () => `
-server.modules += ( "${TRANSPORT.lighttpdModule}" )
-${TRANSPORT.lighttpdKey} = ( "${key}" => (( "host" => "127.0.0.1", "port" => ${backend}, "check-local" => "disable"${extra} )) )
+server.modules += ( "${t.lighttpdModule}" )
+${t.lighttpdKey} = ( "${key}" => (( "host" => "127.0.0.1", "port" => ${backend}, "check-local" => "disable"${extra} )) )
 `);
 
-const nginx = (location: string) => (backend: number, port: number) =>
+const nginx = (location: string) => (t: Transport, backend: number, port: number) =>
   startNginx(() => `
   server {
     listen 127.0.0.1:${port};
-    ${location.replace('PASS', `include ${TRANSPORT.nginxParams}; ${TRANSPORT.nginxPass} 127.0.0.1:${backend};`)}
+    ${location.replace('PASS', `include ${t.nginxParams}; ${t.nginxPass} 127.0.0.1:${backend};`).replace(/PARAM/g, t.nginxParam)}
   }
 `, () => ({ port }));
 
-const apache = (line: string) => (backend: number, port: number) => startApache(port, ['proxy', 'proxy_scgi'], () => line.replace('BACKEND', `scgi://127.0.0.1:${backend}`));
+const apache = (line: string) => (t: Transport, backend: number, port: number) =>
+  startApache(port, ['proxy', t.apacheModule], () => line.replace('BACKEND', `${t.apacheScheme}://127.0.0.1:${backend}`));
 
 const setups: Setup[] = [
   { name: 'lighttpd mounted at ""', mount: '', peer: lighttpd(''), sentUsers: ['/users/7', ''], sentRoot: ['/', ''], narrow: LighttpdRootFix() },
   { name: 'lighttpd mounted at "/"', mount: '', peer: lighttpd('/'), sentUsers: ['/users', '/7'], sentRoot: ['/', ''], narrow: LighttpdRootFix() },
   { name: 'lighttpd at "/" with fix-root-scriptname', mount: '', peer: lighttpd('/', ', "fix-root-scriptname" => "enable"'), sentUsers: ['', '/users/7'], sentRoot: ['', '/'], narrow: (app) => app },
   { name: 'lighttpd mounted at "/app"', mount: '/app', peer: lighttpd('/app'), sentUsers: ['/app', '/users/7'], sentRoot: ['/app', '/'], narrow: (app) => app },
-  { name: 'nginx location /app/ with scgi_params only', mount: '/app', peer: nginx('location /app/ { PASS }'), sentUsers: ['', ''], sentRoot: ['', ''], narrow: PathInfoFromRequestURI({ mount: '/app' }) },
+  {
+    name: 'nginx location /app/ with the stock params file only',
+    mount: '/app',
+    peer: nginx('location /app/ { PASS }'),
+    sentUsers: ['', ''],
+    sentRoot: ['', ''],
+    fastcgi: { sentUsers: ['/app/users/7', ''], sentRoot: ['/app/', ''] },
+    narrow: PathInfoFromRequestURI({ mount: '/app' }),
+  },
   {
     name: 'nginx location /app/ with a regex split',
     mount: '/app',
-    peer: nginx(`location ~ ^(?<script>/app)(?<rest>/.*)$ { PASS ${TRANSPORT.nginxParam} SCRIPT_NAME $script; ${TRANSPORT.nginxParam} PATH_INFO $rest; }`),
+    peer: nginx(`location ~ ^(?<script>/app)(?<rest>/.*)$ { PASS PARAM SCRIPT_NAME $script; PARAM PATH_INFO $rest; }`),
     sentUsers: ['/app', '/users/7'],
     sentRoot: ['/app', '/'],
     narrow: (app) => app,
   },
-  { name: 'Apache ProxyPass /app/ to scgi://', mount: '/app', peer: apache('ProxyPass "/app/" "BACKEND/app/"'), sentUsers: ['/app/users/7', ''], sentRoot: ['/app/', ''], narrow: PathInfoFromRequestURI({ mount: '/app' }) },
+  { name: 'Apache ProxyPass /app/', mount: '/app', peer: apache('ProxyPass "/app/" "BACKEND/app/"'), sentUsers: ['/app/users/7', ''], sentRoot: ['/app/', ''], narrow: PathInfoFromRequestURI({ mount: '/app' }) },
 ];
 
-describe.each(setups)('$name', (setup) => {
+const matrix = TRANSPORTS.flatMap((t) => setups.map((setup) => ({ ...setup, t, label: `${t.name}: ${setup.name}`, ...(t.name === 'fastcgi' ? setup.fastcgi : {}) })));
+
+describe.each(matrix)('$label', (setup) => {
   let backend: NsgiServer;
   let peer: Peer;
   let base: string;
@@ -94,10 +123,10 @@ describe.each(setups)('$name', (setup) => {
     const narrow = chain(setup.narrow);
     // One backend, two chains: the X-Chain header picks the narrow fixer for this server.
     const app: App = (environ, sr) => (environ.HTTP_X_CHAIN === 'narrow' ? narrow : general)(environ, sr);
-    backend = TRANSPORT.create(app, { logger: { error() {} } });
+    backend = setup.t.create(app, { logger: { error() {} } });
     const backendPort = Number((await backend.listen('127.0.0.1:0')).split(':').pop());
     const port = await freePort();
-    peer = await setup.peer(backendPort, port);
+    peer = await setup.peer(setup.t, backendPort, port);
     base = `http://127.0.0.1:${port}`;
   });
 
