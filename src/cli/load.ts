@@ -46,10 +46,12 @@ export function resolveModule(module: string, cwd: string): string {
   }
 }
 
-/** Imports `MODULE[:EXPORT]` and returns the app it names. */
-export async function loadAppModule(spec: string, options: LoadOptions = {}): Promise<App> {
-  const { module, exportName } = splitSpec(spec);
-  const url = resolveModule(module, options.cwd ?? process.cwd());
+/**
+ * Imports the module at `url` and returns its export `exportName`; `module`
+ * names it in errors (`NSGI_ERR_APP_LOAD` when the import fails or the export
+ * is missing).
+ */
+export async function importExport(url: string, exportName: string, module: string): Promise<unknown> {
   let ns: Record<string, unknown>;
   try {
     ns = (await import(url)) as Record<string, unknown>;
@@ -60,7 +62,14 @@ export async function loadAppModule(spec: string, options: LoadOptions = {}): Pr
     const names = Object.keys(ns).join(', ') || 'none';
     throw new ConfigError('NSGI_ERR_APP_LOAD', `load: ${module} has no export "${exportName}" (exports: ${names})`);
   }
-  let app = ns[exportName];
+  return ns[exportName];
+}
+
+/** Imports `MODULE[:EXPORT]` and returns the app it names. */
+export async function loadAppModule(spec: string, options: LoadOptions = {}): Promise<App> {
+  const { module, exportName } = splitSpec(spec);
+  const url = resolveModule(module, options.cwd ?? process.cwd());
+  let app = await importExport(url, exportName, module);
   if (options.factory) {
     if (typeof app !== 'function') throw new ConfigError('NSGI_ERR_APP_LOAD', `load: --factory needs ${module}:${exportName} to be a function, got ${describe(app)}`);
     app = await (app as () => unknown)();
