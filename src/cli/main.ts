@@ -5,11 +5,13 @@
  */
 import { readFileSync } from 'node:fs';
 import { NsgiError } from '../errors.js';
+import { requestCommand } from './request.js';
 import { serveCommand } from './serve.js';
 
 /** Subcommands by name; each resolves to an exit code. */
 export const commands: Record<string, (argv: string[]) => Promise<number>> = {
   serve: serveCommand,
+  request: requestCommand,
 };
 
 const HELP = `Usage: nsgi <command> [options]
@@ -17,6 +19,10 @@ const HELP = `Usage: nsgi <command> [options]
 Commands:
   serve MODULE[:EXPORT]   serve an app over HTTP, FastCGI, SCGI or CGI
                           (nsgi serve --help for options)
+  request --fastcgi ADDR PATH
+                          send one request to a FastCGI or SCGI app and print
+                          the response; --trace shows every record
+                          (nsgi request --help for options)
 
 Options:
   -h, --help              this help
