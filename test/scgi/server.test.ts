@@ -210,16 +210,15 @@ describe('SCGI server: aborts', () => {
       environRef = environ;
       environ['nsgi.signal'].addEventListener('abort', () => signalled());
       startResponse('200 OK', []);
-      return {
-        [Symbol.asyncIterator]() {
-          return this;
-        },
+      const body: AsyncIterableIterator<string> = {
+        [Symbol.asyncIterator]: () => body,
         next: () => new Promise((r) => setTimeout(() => r({ done: false, value: 'tick\n' }), 10)),
         return: () => {
           returned = true;
           return Promise.resolve({ done: true as const, value: undefined });
         },
       };
+      return body;
     };
     const { port, server } = await start(app);
     const socket = connect({ port, host: '127.0.0.1' });
