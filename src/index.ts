@@ -55,3 +55,4 @@ export {
 export * as fastcgi from './fastcgi/wire.js';
 export { fromNodeHandler, type NodeHandler, type FromNodeHandlerOptions } from './bridges/node.js';
 export { fromFetchHandler, toFetchHandler, type FetchHandler, type FromFetchHandlerOptions, type ToFetchHandlerOptions } from './bridges/fetch.js';
+export { loadApp, type LoadAppOptions, type AppFactory, type FilterFactory, type DeployContext } from './config/deploy.js';

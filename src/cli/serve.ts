@@ -53,7 +53,8 @@ Processes (a master binds the socket and runs the workers; it serves nothing):
   --max-requests-jitter N  add a random 0..N to --max-requests per worker, so
                            that workers do not retire together (default: 0)
   --max-concurrency N      requests in flight per worker; more are answered
-                           503 with Retry-After: 1; 0 for no limit (default: 0)
+                           503 with Retry-After: 1 (FastCGI: FCGI_OVERLOADED);
+                           0 for no limit (default: 0)
   --graceful-timeout S     seconds in-flight requests get on SIGTERM/SIGINT,
                            reload or recycling (default: 30)
   --reload                 development: reload the workers when a file in
@@ -99,7 +100,10 @@ function stdinIsSocket(): boolean {
 }
 
 /** Settings `[server:NAME]` may hold besides transport options, with how to read each. */
-const SERVER_SETTINGS = new Set(['bind', 'workers', 'maxRequests', 'maxRequestsJitter', 'maxConcurrency', 'gracefulTimeout', 'accessLog', 'pidFile', 'socketMode']);
+const SERVER_SETTINGS = new Set(['use', 'bind', 'workers', 'maxRequests', 'maxRequestsJitter', 'maxConcurrency', 'gracefulTimeout', 'accessLog', 'pidFile', 'socketMode']);
+
+/** Transports whose own option bounds the requests in flight. */
+const OWN_CONCURRENCY_OPTION: Record<string, string> = { fastcgi: 'maxRequests' };
 
 /** Reads a whole number option; `what` names it in the error. */
 function count(text: string, what: string, fail: (message: string) => never, min = 0): number {
@@ -216,6 +220,14 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const options: Record<string, unknown> = {};
   for (const [name, s] of server?.settings ?? []) if (!SERVER_SETTINGS.has(name)) options[name] = coerceOption(s.value);
   options.multiprocess = workers > 1;
+  // A transport with its own in-flight limit enforces --max-concurrency itself, in its
+  // protocol's words (FastCGI: END_REQUEST with FCGI_OVERLOADED, spec section 5.5).
+  let wrapperLimit = maxConcurrency;
+  const own = OWN_CONCURRENCY_OPTION[chosen.transport];
+  if (maxConcurrency > 0 && own !== undefined) {
+    options[own] = maxConcurrency;
+    wrapperLimit = 0;
+  }
 
   // Fail before any process starts when the module does not even exist (importing it is the workers' job).
   if (config === undefined) resolveModule(splitSpec(spec).module, cwd);
@@ -231,7 +243,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
       label: spec,
       transport: chosen.transport,
       options,
-      maxConcurrency,
+      maxConcurrency: wrapperLimit,
       accessLog: accessLog === undefined ? undefined : accessLog === '-' ? '-' : resolve(cwd, accessLog),
       gracefulMs: graceful * 1000,
     },

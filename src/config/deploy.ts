@@ -148,8 +148,8 @@ class Builder {
   private fail(section: IniSection | undefined, key: string | undefined, message: string, cause?: unknown): never {
     const line = section === undefined ? undefined : key === undefined ? section.line : section.entries.get(key)?.line ?? this.config.ini.defaults.entries.get(key)?.line ?? section.line;
     const at = line === undefined ? this.config.file : where(this.config.file, line);
-    const what = section === undefined ? '' : ` [${section.name}]${key === undefined ? '' : ` ${key}`}`;
-    throw new ConfigError('NSGI_ERR_CONFIG_FILE', `config: ${at}:${what}: ${message}`, cause === undefined ? undefined : { cause });
+    const what = section === undefined ? '' : ` [${section.name}]${key === undefined ? '' : ` ${key}`}:`;
+    throw new ConfigError('NSGI_ERR_CONFIG_FILE', `config: ${at}:${what} ${message}`, cause === undefined ? undefined : { cause });
   }
 
   private get(section: IniSection, key: string): string | undefined {
@@ -179,7 +179,7 @@ class Builder {
 
   async app(name: string, chain: string[], from: { section?: IniSection; key?: string } | undefined): Promise<App> {
     const section = this.find(APP_KINDS, name, from ?? {});
-    if (chain.includes(section.name)) this.fail(section, undefined, `loops back on itself (${[...chain, section.name].join(' -> ')})`);
+    if (chain.includes(section.name)) this.fail(from?.section ?? section, from?.key, `loops back on itself (${[...chain, section.name].join(' -> ')})`);
     const path = [...chain, section.name];
     let app: App;
     if (section.name.startsWith('pipeline:')) {
@@ -213,7 +213,7 @@ class Builder {
   /** A filter by name, with its own `filter-with` applied outside it. */
   private async filter(name: string, chain: string[], from: { section: IniSection; key: string }): Promise<Middleware> {
     const section = this.find(['filter'], name, from);
-    if (chain.includes(section.name)) this.fail(section, undefined, `loops back on itself (${[...chain, section.name].join(' -> ')})`);
+    if (chain.includes(section.name)) this.fail(from.section, from.key, `loops back on itself (${[...chain, section.name].join(' -> ')})`);
     const inner = await this.filterOf(section, [...chain, section.name]);
     const outerName = this.get(section, 'filter-with')?.trim();
     if (!outerName) return inner;
@@ -326,7 +326,7 @@ export function parseBoolean(text: string): boolean | undefined {
 export interface ServerSection {
   /** The transport named by `use = nsgi#NAME` (undefined when absent). */
   transport?: string;
-  /** The settings, keyed in camelCase (`max_requests` -> `maxRequests`), values interpolated. */
+  /** The settings (`use` included), keyed in camelCase (`max_requests` -> `maxRequests`), values interpolated. */
   settings: Map<string, { key: string; value: string; line: number }>;
   /** Throws `NSGI_ERR_CONFIG_FILE` naming the file, line and key of setting `name`. */
   fail(name: string, message: string): never;
@@ -358,7 +358,6 @@ export function readServerSection(config: DeployConfig, name = 'main'): ServerSe
   if (use !== undefined) {
     transport = builtinName(use.value);
     if (transport === undefined) fail('use', `${JSON.stringify(use.value)} is not nsgi#http, nsgi#fastcgi, nsgi#scgi or nsgi#cgi`);
-    settings.delete('use');
   }
   return { transport, settings, fail };
 }
