@@ -17,8 +17,10 @@ export const commands: Record<string, (argv: string[]) => Promise<number>> = {
 const HELP = `Usage: nsgi <command> [options]
 
 Commands:
-  serve MODULE[:EXPORT]   serve an app over HTTP, FastCGI, SCGI or CGI
-                          (nsgi serve --help for options)
+  serve MODULE[:EXPORT]   serve an app over HTTP, FastCGI, SCGI or CGI, with
+                          worker processes, graceful reloads (SIGHUP) and
+                          recycling (nsgi serve --help for options)
+  serve config:FILE.ini   serve a PasteDeploy-style pipeline file
   request --fastcgi ADDR PATH
                           send one request to a FastCGI or SCGI app and print
                           the response; --trace shows every record
@@ -27,6 +29,9 @@ Commands:
 Options:
   -h, --help              this help
   -v, --version           print the version
+
+Exit codes: 0 success (a clean stop after SIGTERM/SIGINT), 1 runtime failure,
+2 usage or configuration error. nsgi request adds: 1 for a status >= 400.
 `;
 
 function version(): string {
@@ -38,7 +43,7 @@ function version(): string {
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
-    process.stdout.write(HELP + (command === undefined ? '' : ''));
+    process.stdout.write(HELP);
     return command === undefined ? 2 : 0;
   }
   if (command === '-v' || command === '--version') {

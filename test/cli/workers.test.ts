@@ -80,6 +80,24 @@ describe('nsgi serve --workers', () => {
     expect(result.bodies.map(pidOf)).not.toContain(victim);
   });
 
+  it('workers stop on their own when the master is killed with SIGKILL (no orphans)', async () => {
+    const app = writeApp('orphan.mjs', 'v1');
+    const port = await freePort();
+    const master = startNsgi(['serve', app, '--http', `127.0.0.1:${port}`, '--workers', '2']);
+    await waitServing(master);
+    const workers = startedPids(master);
+    master.kill('SIGKILL'); // the master only, not its process group
+    const gone = (pid: number): boolean => {
+      try {
+        process.kill(pid, 0);
+        return cmdline(pid) === ''; // a zombie has no command line
+      } catch {
+        return true;
+      }
+    };
+    await waitFor(() => workers.every(gone), 'the workers to exit');
+  });
+
   it('--max-requests recycles workers under load with zero failed requests', async () => {
     const app = writeApp('recycle.mjs', 'v1');
     const port = await freePort();
