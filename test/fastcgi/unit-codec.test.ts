@@ -89,6 +89,25 @@ describe('name-value pairs (§3.4)', () => {
     expect(vars['__proto__']).toBe('x');
   });
 
+  // The decoder compiles an object shape for a sequence of names it has seen twice: the result must not differ.
+  it('gives the same objects on the first, second and hundredth sighting of a sequence of names', () => {
+    const pairs: Array<[string, string]> = [['B_NAME', '1'], ['A', 'x'], ['A', 'last'], ['EMPTY', ''], ['"quoted\\name\'', 'q'], ['10', 'numeric']];
+    for (let i = 0; i < 100; i++) {
+      const vars = decodeParams(encodeParams(pairs.map(([n, v]) => [n, v + i] as [string, string])));
+      expect(vars).toEqual({ B_NAME: `1${i}`, A: `last${i}`, EMPTY: `${i}`, '"quoted\\name\'': `q${i}`, '10': `numeric${i}` });
+      expect(Object.keys(vars)).toEqual(['10', 'B_NAME', 'A', 'EMPTY', '"quoted\\name\'']);
+      expect(Object.getPrototypeOf(vars)).toBe(Object.prototype);
+    }
+  });
+
+  it('keeps __proto__ an own key however often its sequence is seen', () => {
+    for (let i = 0; i < 5; i++) {
+      const vars = decodeParams(encodeParams([['X', String(i)], ['__proto__', 'p']]));
+      expect(Object.getPrototypeOf(vars)).toBe(Object.prototype);
+      expect(vars).toEqual({ X: String(i), ['__proto__']: 'p' });
+    }
+  });
+
   it('reads names as Latin-1 bytes and invalid UTF-8 values as U+FFFD, never throwing', () => {
     expect(decodeParams(Buffer.from('0101e9ff', 'hex'))).toEqual({ 'é': '\ufffd' });
   });
