@@ -2,15 +2,15 @@
 // builds from them, the errors that name file, line and key, and `nsgi serve config:...` end to
 // end over HTTP and FastCGI.
 import { once } from 'node:events';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { getValue, parseIni } from '../../src/config/ini.js';
-import { loadApp } from '../../src/config/deploy.js';
+import { loadApp, readConfig, readServerSection } from '../../src/config/deploy.js';
 import { FastCGIClient } from '../../src/fastcgi/client.js';
 import { TestClient } from '../../src/testing/index.js';
 import type { App } from '../../src/types.js';
-import { runNsgi } from '../helpers/cli.js';
+import { ROOT, runNsgi } from '../helpers/cli.js';
 import { freePort, makeTempDir, removeTempDir } from '../helpers/peers.js';
 import { get, killAll, startedPids, startNsgi, waitServing } from './serve-helpers.js';
 
@@ -192,6 +192,30 @@ title = %(site)s blog
     const failure = loadApp(`config:${file}`);
     await expect(failure).rejects.toThrow(`config: ${file}${message}`);
     await expect(failure).rejects.toMatchObject({ code: 'NSGI_ERR_CONFIG_FILE' });
+  });
+});
+
+describe('the production.ini of docs/serve.md', () => {
+  it('loads as documented: the prefix filter around the app, and the server settings', async () => {
+    const doc = readFileSync(join(ROOT, 'docs/serve.md'), 'utf8');
+    const sample = /## Config files[\s\S]*?```ini\n([\s\S]*?)```/.exec(doc)![1]!;
+    const sub = join(dir, 'docs-sample');
+    mkdirSync(sub, { recursive: true });
+    writeFileSync(join(sub, 'app.mjs'), readFileSync(join(dir, 'app.mjs')));
+    const file = join(sub, 'production.ini');
+    writeFileSync(file, sample);
+    const app = await loadApp(`config:${file}`);
+    expect(await json(app, '/blog/post')).toMatchObject({ script: '/blog', path: '/post' });
+    const server = readServerSection(readConfig(file))!;
+    expect(server.transport).toBe('fastcgi');
+    expect(Object.fromEntries([...server.settings].map(([k, v]) => [k, v.value]))).toEqual({
+      use: 'nsgi#fastcgi',
+      bind: `unix:${sub}/app.sock`,
+      workers: '4',
+      maxRequests: '10000',
+      maxRequestsJitter: '1000',
+      accessLog: '/var/log/blog/access.log',
+    });
   });
 });
 

@@ -5,6 +5,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { SCGIClient } from '../../src/scgi/client.js';
 import { freePort, makeTempDir, removeTempDir } from '../helpers/peers.js';
 import { get, killAll, load, startedPids, startNsgi, waitFor, waitServing } from './serve-helpers.js';
 
@@ -193,6 +194,22 @@ describe('nsgi serve --workers', () => {
     const seen = new Set<number>();
     const result = await load(port, { concurrency: 6, maxRequests: 400, maxMs: 15_000, stop: (r) => (r.bodies.forEach((b) => seen.add(pidOf(b))), seen.size === 2) });
     expect(result.failures).toEqual([]);
+    expect([...seen].sort()).toEqual(startedPids(master).sort());
+  });
+
+  it('serves SCGI on a unix socket with 2 workers', async () => {
+    const app = writeApp('scgi.mjs', 'v1');
+    const socket = join(dir, 'scgi.sock');
+    const master = startNsgi(['serve', app, '--scgi', `unix:${socket}`, '--workers', '2']);
+    await waitServing(master);
+    expect(master.output()).toContain(`over scgi on unix:${socket}`);
+    const client = new SCGIClient(`unix:${socket}`);
+    const seen = new Set<number>();
+    const deadline = Date.now() + 15_000;
+    while (seen.size < 2 && Date.now() < deadline) {
+      const replies = await Promise.all(Array.from({ length: 4 }, () => client.request({ path: '/' })));
+      for (const r of replies) if (r.status === 200) seen.add(pidOf(r.body.toString()));
+    }
     expect([...seen].sort()).toEqual(startedPids(master).sort());
   });
 
