@@ -1,0 +1,295 @@
+// What the Node bridge costs: one Express 5 hello-world app, served
+//   a. on plain node:http (the baseline),
+//   b. through fromNodeHandler on nsgi's HTTP transport,
+//   c. through fromNodeHandler on nsgi's FastCGI transport,
+// each in a child process over a unix socket, loaded from this process by clients of the same
+// style (request encoded once, keep-alive, 32 in flight, responses counted, not parsed into
+// objects). With nginx installed, also the deployment comparison, both behind a real nginx:
+//   d. nginx proxy_pass -> Express on node:http (upstream keepalive),
+//   e. nginx fastcgi_pass -> Express through fromNodeHandler on nsgi FastCGI (fastcgi_keep_conn).
+// Ratios are reported against the matching baseline (c / a, e / d).
+//
+//   npm run build && node bench/express-bridge.mjs [--quick]
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import express from 'express';
+
+const DIST = fileURLToPath(new URL('../dist/', import.meta.url));
+const NGINX = '/usr/sbin/nginx';
+
+// ---------------------------------------------------------------------------------------------
+// The servers (run in a child: `node bench/express-bridge.mjs --child KIND ADDR`)
+
+function helloExpress() {
+  const app = express();
+  app.get('/', (_req, res) => res.send('Hello, world!\n'));
+  return app;
+}
+
+async function child(kind, address) {
+  const app = helloExpress();
+  const nsgi = await import(join(DIST, 'index.js'));
+  let bound;
+  if (kind === 'node-http') {
+    const server = createServer({ keepAliveTimeout: 60_000 }, app);
+    bound = await new Promise((resolve) => {
+      if (address.startsWith('unix:')) server.listen(address.slice(5), () => resolve(address));
+      else server.listen(0, '127.0.0.1', () => resolve(`127.0.0.1:${server.address().port}`));
+    });
+  } else if (kind === 'nsgi-http') {
+    bound = await nsgi.createHTTPServer(nsgi.fromNodeHandler(app), { keepAliveTimeout: 60_000 }).listen(address);
+  } else if (kind === 'nsgi-fastcgi') {
+    bound = await nsgi.createFastCGIServer(nsgi.fromNodeHandler(app), { socketMode: 0o666 }).listen(address);
+  } else if (kind === 'native-fastcgi') {
+    const hello = Buffer.from('Hello, world!\n');
+    const native = (_environ, startResponse) => {
+      startResponse('200 OK', [['Content-Type', 'text/html; charset=utf-8'], ['Content-Length', String(hello.length)]]);
+      return [hello];
+    };
+    bound = await nsgi.createFastCGIServer(native, { socketMode: 0o666 }).listen(address);
+  } else {
+    throw new Error(`unknown server kind ${kind}`);
+  }
+  process.stdout.write(`${bound}\n`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The clients
+
+/**
+ * An HTTP/1.1 load client in the style of wrk and of the FastCGI client's load mode: the request
+ * is encoded once, keep-alive, one request in flight per connection, responses counted (status
+ * line and Content-Length read, body skipped). node's http.request() would cost the client more
+ * than the server costs, and measure node's HTTP client.
+ */
+function httpLoad(target, { requests, concurrency }) {
+  const head = Buffer.from('GET / HTTP/1.1\r\nHost: localhost\r\n\r\n');
+  let started = 0;
+  let done = 0;
+  let errors = 0;
+  const t0 = performance.now();
+  return new Promise((resolve, reject) => {
+    const sockets = [];
+    const finish = () => {
+      for (const s of sockets) s.destroy();
+      const seconds = (performance.now() - t0) / 1000;
+      resolve({ requests, errors, seconds, requestsPerSecond: requests / seconds });
+    };
+    for (let i = 0; i < Math.min(concurrency, requests); i++) {
+      const socket = target.startsWith('unix:') ? connect({ path: target.slice(5) }) : connect({ host: '127.0.0.1', port: Number(target.split(':')[1]) });
+      sockets.push(socket);
+      let pending = EMPTY;
+      const send = () => {
+        started++;
+        socket.write(head);
+      };
+      socket.on('error', reject);
+      socket.on('data', (chunk) => {
+        pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+        for (;;) {
+          const end = pending.indexOf('\r\n\r\n');
+          if (end === -1) return;
+          const text = pending.toString('latin1', 0, end);
+          const m = /\r\ncontent-length:\s*(\d+)/i.exec(text);
+          const total = end + 4 + (m ? Number(m[1]) : 0);
+          if (pending.length < total) return;
+          if (text.slice(9, 12) !== '200') errors++;
+          pending = pending.length === total ? EMPTY : pending.subarray(total);
+          if (++done === requests) return finish();
+          if (started < requests) send();
+        }
+      });
+      send();
+    }
+  });
+}
+
+const EMPTY = Buffer.alloc(0);
+
+async function fastcgiLoad(address, { requests, concurrency }) {
+  const { FastCGIClient } = await import(join(DIST, 'index.js'));
+  const client = new FastCGIClient(address, { keepConn: true });
+  try {
+    // One request at a time per connection, as nginx sends them.
+    return await client.load({ requests, concurrency, connections: concurrency, request: { method: 'GET', path: '/' } });
+  } finally {
+    await client.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// nginx in front (optional)
+
+async function startNginx(dir, port, upstream) {
+  // As root, workers would drop to nobody, who cannot enter the private temp dir.
+  const conf = `${process.getuid?.() === 0 ? 'user root;' : ''}
+daemon off;
+master_process on;
+worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/client_body;
+  fastcgi_temp_path ${dir}/fastcgi_temp;
+  proxy_temp_path ${dir}/proxy_temp;
+  scgi_temp_path ${dir}/scgi_temp;
+  uwsgi_temp_path ${dir}/uwsgi_temp;
+  upstream backend {
+    server ${upstream.address};
+    keepalive 32;
+  }
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+${
+  upstream.fastcgi
+    ? `      include /etc/nginx/fastcgi_params;
+      fastcgi_param PATH_INFO $uri;
+      fastcgi_keep_conn on;
+      fastcgi_pass backend;`
+    : `      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+      proxy_pass http://backend;`
+}
+    }
+  }
+}
+`;
+  writeFileSync(join(dir, 'nginx.conf'), conf);
+  const proc = spawn(NGINX, ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  for (let i = 0; i < 200; i++) {
+    const ok = await new Promise((resolve) => {
+      const s = connect({ host: '127.0.0.1', port });
+      s.once('connect', () => (s.destroy(), resolve(true)));
+      s.once('error', () => resolve(false));
+    });
+    if (ok) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { stop: () => new Promise((resolve) => (proc.once('exit', resolve), proc.kill('SIGTERM'))) };
+}
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The run
+
+async function startChild(kind, address) {
+  const proc = spawn(process.execPath, [fileURLToPath(import.meta.url), '--child', kind, address], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const bound = await new Promise((resolve, reject) => {
+    let out = '';
+    proc.stdout.on('data', (d) => {
+      out += d;
+      if (out.includes('\n')) resolve(out.trim());
+    });
+    proc.once('exit', (code) => reject(new Error(`${kind} server exited with ${code}`)));
+  });
+  return { bound, stop: () => new Promise((resolve) => (proc.once('exit', resolve), proc.kill('SIGTERM'))) };
+}
+
+async function best(runs, fn) {
+  // The best of a few runs: the machine is shared, and noise only ever slows a run down.
+  let top;
+  for (let i = 0; i < runs; i++) {
+    const r = await fn();
+    if (r.errors) throw new Error(`${r.errors} requests failed`);
+    if (!top || r.requestsPerSecond > top.requestsPerSecond) top = r;
+  }
+  return top;
+}
+
+async function main() {
+  if (!existsSync(join(DIST, 'bridges/node.js')) || !existsSync(join(DIST, 'fastcgi/server.js'))) {
+    process.stderr.write('bench: dist/ has no bridges or FastCGI server: run `npm run build` first\n');
+    process.exit(2);
+  }
+  const quick = process.argv.includes('--quick');
+  const requests = quick ? 5_000 : 30_000;
+  const runs = quick ? 1 : 3;
+  const concurrency = 32;
+  const dir = mkdtempSync(join(tmpdir(), 'nsgi-bench-express-'));
+  const row = (name, r) => process.stdout.write(`${name.padEnd(60)} ${Math.round(r.requestsPerSecond).toString().padStart(8)} req/s\n`);
+  const ratio = (name, a, b) => process.stdout.write(`  ${name.padEnd(58)} ${(a.requestsPerSecond / b.requestsPerSecond).toFixed(2)}\n`);
+  try {
+    process.stdout.write(`node ${process.version}, express hello world, ${requests} GETs per run, best of ${runs}, ${concurrency} in flight\n\n`);
+    const plain = await startChild('node-http', `unix:${join(dir, 'plain.sock')}`);
+    const viaHttp = await startChild('nsgi-http', `unix:${join(dir, 'nsgi-http.sock')}`);
+    const viaFcgi = await startChild('nsgi-fastcgi', `unix:${join(dir, 'nsgi-fcgi.sock')}`);
+    const native = await startChild('native-fastcgi', `unix:${join(dir, 'native-fcgi.sock')}`);
+    let a, b, c, n;
+    try {
+      // Warm up (JIT, socket buffers) before measuring.
+      await httpLoad(plain.bound, { requests: 3000, concurrency });
+      await httpLoad(viaHttp.bound, { requests: 3000, concurrency });
+      await fastcgiLoad(viaFcgi.bound, { requests: 3000, concurrency });
+      await fastcgiLoad(native.bound, { requests: 3000, concurrency });
+      a = await best(runs, () => httpLoad(plain.bound, { requests, concurrency }));
+      row('a. Express on node:http', a);
+      b = await best(runs, () => httpLoad(viaHttp.bound, { requests, concurrency }));
+      row('b. Express via fromNodeHandler, nsgi HTTP transport', b);
+      c = await best(runs, () => fastcgiLoad(viaFcgi.bound, { requests, concurrency }));
+      row('c. Express via fromNodeHandler, nsgi FastCGI (32 kept conns)', c);
+      n = await best(runs, () => fastcgiLoad(native.bound, { requests, concurrency }));
+      row('   (for reference: a plain nsgi hello app, nsgi FastCGI)', n);
+    } finally {
+      await Promise.all([plain.stop(), viaHttp.stop(), viaFcgi.stop(), native.stop()]);
+    }
+    let d, e, f;
+    if (existsSync(NGINX)) {
+      const plainTcp = await startChild('node-http', 'tcp');
+      const fcgi = await startChild('nsgi-fastcgi', `unix:${join(dir, 'nginx-fcgi.sock')}`);
+      const nat = await startChild('native-fastcgi', `unix:${join(dir, 'nginx-native.sock')}`);
+      const ports = [await freePort(), await freePort(), await freePort()];
+      for (const n of ['n1', 'n2', 'n3']) mkdirSync(join(dir, n));
+      const n1 = await startNginx(join(dir, 'n1'), ports[0], { address: plainTcp.bound, fastcgi: false });
+      const n2 = await startNginx(join(dir, 'n2'), ports[1], { address: fcgi.bound, fastcgi: true });
+      const n3 = await startNginx(join(dir, 'n3'), ports[2], { address: nat.bound, fastcgi: true });
+      try {
+        for (const p of ports) await httpLoad(`127.0.0.1:${p}`, { requests: 3000, concurrency });
+        d = await best(runs, () => httpLoad(`127.0.0.1:${ports[0]}`, { requests, concurrency }));
+        row('d. nginx proxy_pass -> Express on node:http', d);
+        e = await best(runs, () => httpLoad(`127.0.0.1:${ports[1]}`, { requests, concurrency }));
+        row('e. nginx fastcgi_pass -> Express via nsgi FastCGI', e);
+        f = await best(runs, () => httpLoad(`127.0.0.1:${ports[2]}`, { requests, concurrency }));
+        row('   (for reference: nginx fastcgi_pass -> plain nsgi app)', f);
+      } finally {
+        await Promise.all([n1.stop(), n2.stop(), n3.stop(), plainTcp.stop(), fcgi.stop(), nat.stop()]);
+      }
+    }
+    process.stdout.write('\nratios (higher is faster; 1.00 = as fast as Express on node:http):\n');
+    ratio('b / a  bridge + nsgi HTTP vs node:http', b, a);
+    ratio('c / a  bridge + nsgi FastCGI vs node:http', c, a);
+    ratio('c / n  the bridge alone (Express via bridge vs plain nsgi app)', c, n);
+    if (d && e) ratio('e / d  behind nginx: FastCGI + bridge vs proxy + node:http', e, d);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[2] === '--child') {
+  child(process.argv[3], process.argv[4]).catch((err) => {
+    process.stderr.write(`${err.stack}\n`);
+    process.exit(1);
+  });
+} else {
+  main().catch((err) => {
+    process.stderr.write(`${err.stack}\n`);
+    process.exit(1);
+  });
+}
