@@ -47,7 +47,7 @@ const DECIMAL = /^(0|[1-9][0-9]*)$/;
 /**
  * Parses one SCGI request header. `push()` chunks until it returns the head;
  * it throws a {@link ProtocolError} or {@link LimitError} (codes
- * `NSGI_ERR_SCGI_*`, see docs/errors.md) as soon as the bytes cannot be a
+ * in the SCGI section of docs/errors.md) as soon as the bytes cannot be a
  * valid header. One parser serves one connection (SCGI sends one request
  * per connection).
  *
