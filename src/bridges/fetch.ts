@@ -23,10 +23,26 @@ import { runApp, type ResponseSink } from '../response.js';
 import type { App, Environ, HeaderList } from '../types.js';
 import { requestTarget, requestURL } from './url.js';
 
-/** A WHATWG fetch handler. Extra arguments (Hono's `env`, `ctx`) are not passed. */
+/**
+ * A WHATWG fetch handler. Extra arguments (Hono's `env`, `ctx`) are not passed.
+ *
+ * @example
+ * ```ts
+ * import type { FetchHandler } from 'nsgi';
+ * const handler: FetchHandler = (request) => Response.json({ url: request.url });
+ * ```
+ */
 export type FetchHandler = (request: Request) => Response | Promise<Response>;
 
-/** Options of {@link fromFetchHandler}. */
+/**
+ * Options of {@link fromFetchHandler}.
+ *
+ * @example
+ * ```ts
+ * // Published at /app/ by the web server, a Hono app written for '/' routes below it:
+ * const app = fromFetchHandler(hono.fetch, { url: 'path-info' });
+ * ```
+ */
 export interface FromFetchHandlerOptions {
   /**
    * What `request.url` holds. `'full'`: the public URL, `SCRIPT_NAME` +
@@ -162,7 +178,15 @@ function streamBody(body: ReadableStream<Uint8Array>): AsyncIterableIterator<Uin
   };
 }
 
-/** Options of {@link toFetchHandler}. */
+/**
+ * Options of {@link toFetchHandler}.
+ *
+ * @example
+ * ```ts
+ * // Mounted by Hono at /legacy (Hono strips the prefix): tell the app where it lives.
+ * web.mount('/legacy', toFetchHandler(legacyApp, { scriptName: '/legacy' }));
+ * ```
+ */
 export interface ToFetchHandlerOptions {
   /** The mount point given to the app as `SCRIPT_NAME`; the request's whole path is `PATH_INFO` (default: `''`). */
   scriptName?: string;

@@ -56,10 +56,26 @@ import { ChunkedDecoder } from './chunked.js';
 import { parseResponseHead, type ResponseHead } from './http-head.js';
 import { requestPath, requestTarget } from './url.js';
 
-/** A Node request handler, as `http.createServer` takes it (Express and Connect apps are ones). */
+/**
+ * A Node request handler, as `http.createServer` takes it (Express and Connect apps are ones).
+ *
+ * @example
+ * ```ts
+ * import type { NodeHandler } from 'nsgi';
+ * const handler: NodeHandler = (req, res) => res.end(`${req.method} ${req.url}`);
+ * ```
+ */
 export type NodeHandler = (req: IncomingMessage, res: ServerResponse) => unknown;
 
-/** Options of {@link fromNodeHandler}. */
+/**
+ * Options of {@link fromNodeHandler}.
+ *
+ * @example
+ * ```ts
+ * // A handler that routes on the public path, mount point included:
+ * const app = fromNodeHandler(handler, { url: 'full' });
+ * ```
+ */
 export interface FromNodeHandlerOptions {
   /**
    * What `req.url` holds. `'path-info'`: the path below the mount point

@@ -2,9 +2,13 @@
 // routing, express.json(), 20 MiB streamed both ways, redirects, cookies, sendFile with Range,
 // client abort reaching req/res, and mounting below SCRIPT_NAME.
 import { rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { fromNodeHandler } from '../../src/bridges/node.js';
 import { compose } from '../../src/compose.js';
+import { toNodeHandler } from '../../src/http/node-handler.js';
 import { PrefixMiddleware } from '../../src/middleware/prefix.js';
 import type { App } from '../../src/types.js';
 import { makeTempDir } from '../helpers/peers.js';
@@ -64,5 +68,24 @@ describe('what Express reads from the socket and headers', () => {
     const t = inMemory(app);
     const r = await t.request({ path: '/whoami', headers: { 'User-Agent': 'bridge-test/1' } });
     expect(JSON.parse(r.body.toString())).toEqual({ ip: '127.0.0.1', protocol: 'http', secure: false, hostname: 'bridge.test', httpVersion: '1.1', ua: 'bridge-test/1' });
+  });
+});
+
+describe('the other way round: an nsgi app inside Express', () => {
+  test('toNodeHandler(app, { scriptName }) under app.use(prefix) sees SCRIPT_NAME and PATH_INFO split there', async () => {
+    const nsgiApp: App = (environ, startResponse) => {
+      startResponse('200 OK', [['Content-Type', 'application/json']]);
+      return [JSON.stringify({ script: environ.SCRIPT_NAME, path: environ.PATH_INFO, query: environ.QUERY_STRING })];
+    };
+    const web = express();
+    web.use('/legacy', toNodeHandler(nsgiApp, { scriptName: '/legacy' }));
+    const server = createServer(web);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/legacy/a/b?c=1`);
+      expect(await res.json()).toEqual({ script: '/legacy', path: '/a/b', query: 'c=1' });
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
