@@ -111,7 +111,9 @@ export class RecordWriter {
   /** Queues the empty record that ends a stream (§3.3). */
   streamEnd(type: number, requestId: number): void {
     this.onRecord?.(type, requestId, EMPTY, 0);
-    writeHeader(this.pool, this.reserve(FCGI_HEADER_LEN), type, requestId, 0, 0);
+    // reserve() first: it may switch pools, and the header belongs in the new one.
+    const at = this.reserve(FCGI_HEADER_LEN);
+    writeHeader(this.pool, at, type, requestId, 0, 0);
     this.queued += FCGI_HEADER_LEN;
   }
 

@@ -254,6 +254,27 @@ describe('RecordWriter framing (§3.3, §5.3)', () => {
     expect(hex(concat(a))).toBe(snapshot);
   });
 
+  // Every kind of record, queued across many pool switches (a 24-byte pool holds at most one END_REQUEST
+  // and one empty record): whatever was taken earlier must stay intact, and the stream must re-parse.
+  it('keeps every record intact across pool switches, for every kind of record', () => {
+    const w = new RecordWriter({ poolSize: 24 });
+    const taken: Array<[Uint8Array, string]> = [];
+    const expected: string[] = [];
+    for (let id = 1; id <= 40; id++) {
+      if (id % 4 !== 0) w.stream(FCGI_STDOUT, id, Buffer.alloc(id % 9, 0x61));
+      if (id % 5 === 0) w.streamEnd(FCGI_STDERR, id);
+      w.streamEnd(FCGI_STDOUT, id);
+      w.endRequest(id, id, 0);
+      if (id % 3 === 0) w.unknownType(id);
+      if (id % 4 !== 0 && id % 9 !== 0) expected.push(`STDOUT ${id}`);
+      if (id % 5 === 0) expected.push(`STDERR ${id}`);
+      expected.push(`STDOUT ${id}`, `END_REQUEST ${id}`, ...(id % 3 === 0 ? ['UNKNOWN_TYPE 0'] : []));
+      for (const b of w.take()) taken.push([b, hex(b)]);
+    }
+    for (const [b, snapshot] of taken) expect(hex(b)).toBe(snapshot);
+    expect(parseAll(taken.map(([b]) => b)).map((r) => `${recordTypeName(r.type)} ${r.requestId}`)).toEqual(expected);
+  });
+
   it('encodes END_REQUEST with appStatus (32-bit) and protocolStatus (§5.5)', () => {
     const w = new RecordWriter();
     w.endRequest(0x0102, 0x01020304, FCGI_OVERLOADED);
