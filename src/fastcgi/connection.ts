@@ -271,8 +271,8 @@ export class FastCGIConnection implements RecordHandler, RequestHost {
         const request = this.requests.get(this.currentId);
         if (request !== undefined) {
           // §5.4: answer with END_REQUEST as soon as possible; the app sees nsgi.signal fire.
-          this.endRequest(request, 0, FCGI_REQUEST_COMPLETE);
           request.abort();
+          this.endRequest(request, 0, FCGI_REQUEST_COMPLETE);
         }
         return;
       }
@@ -356,9 +356,10 @@ export class FastCGIConnection implements RecordHandler, RequestHost {
     this.schedule();
   }
 
+  // abort() first: it ends the input with an AbortedError for a reader, where release() would just close it.
   private abortRequest(request: ServerRequest): void {
-    this.release(request);
     request.abort();
+    this.release(request);
   }
 
   // RequestHost ---------------------------------------------------------------------

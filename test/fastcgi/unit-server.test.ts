@@ -411,6 +411,27 @@ describe('aborts (§5.4)', () => {
     await c.until((rs) => stdoutOf(rs, 1).includes('first'));
   });
 
+  it('an app reading wsgi.input when the request is aborted gets an AbortedError (NSGI_ERR_ABORTED), not a hang', async () => {
+    let readError: unknown;
+    let gotChunk = false;
+    const { address } = await start(async (environ, sr) => {
+      try {
+        for await (const _chunk of environ['wsgi.input']) gotChunk = true;
+      } catch (error) {
+        readError = error;
+      }
+      sr('200 OK', []);
+      return [];
+    });
+    const c = await raw(address);
+    c.send(begin(1, FCGI_KEEP_CONN), makeRecord(FCGI_PARAMS, 1, encodeParams({ REQUEST_METHOD: 'POST' })), makeRecord(FCGI_PARAMS, 1), makeRecord(FCGI_STDIN, 1, 'part of a body'));
+    await waitFor(() => gotChunk, 'the app to read the first chunk');
+    c.send(makeRecord(FCGI_ABORT_REQUEST, 1));
+    await c.ended(1);
+    await waitFor(() => readError !== undefined, 'the read to fail');
+    expect(readError).toMatchObject({ code: 'NSGI_ERR_ABORTED' });
+  });
+
   it('aborts a request still receiving PARAMS with an END_REQUEST, never starting the app', async () => {
     let called = false;
     const { address } = await start(() => {
