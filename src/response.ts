@@ -16,6 +16,9 @@
  *   ({@link ResponseSink.fail}) so the client cannot mistake it for complete.
  * - When `nsgi.signal` fires, pulling stops at once, even while the body is
  *   waiting for its next chunk.
+ * - A `HEAD` response carries no body (RFC 3875 §4.3.2, RFC 9110 §9.3.2): the
+ *   head goes out as for `GET` (with the `Content-Length` an array body
+ *   implies), then pulling stops and the body's `return()` is called.
  * @module
  */
 import { ContractError } from './errors.js';
@@ -63,6 +66,7 @@ export function toBytes(chunk: Chunk): Uint8Array {
  */
 export async function runApp(app: App, environ: Environ, sink: ResponseSink): Promise<Outcome> {
   const signal = environ['nsgi.signal'];
+  const headOnly = environ.REQUEST_METHOD === 'HEAD';
   let status: Status | undefined;
   let headers: HeaderList | undefined;
   let headSent = false;
@@ -82,6 +86,7 @@ export async function runApp(app: App, environ: Environ, sink: ResponseSink): Pr
     const bytes = toBytes(chunk);
     if (bytes.length === 0) return;
     if (!headSent) sendHead(undefined);
+    if (headOnly) return;
     // Legacy write() cannot wait; the sink queues, and body() promises never reject.
     void sink.body(bytes);
   };
@@ -121,7 +126,7 @@ export async function runApp(app: App, environ: Environ, sink: ResponseSink): Pr
     if (!headSent) {
       headSent = true;
       sink.head(INTERNAL_ERROR_STATUS, [['Content-Type', 'text/plain; charset=utf-8'], ['Content-Length', String(INTERNAL_ERROR_BODY.length)]], INTERNAL_ERROR_BODY.length);
-      await sink.body(INTERNAL_ERROR_BODY);
+      if (!headOnly) await sink.body(INTERNAL_ERROR_BODY);
       await sink.end();
     } else {
       sink.fail(error);
@@ -143,6 +148,7 @@ export async function runApp(app: App, environ: Environ, sink: ResponseSink): Pr
     }
     if (total === 0) return;
     if (!headSent) sendHead(getHeader(headers ?? [], 'content-length') === undefined ? total : undefined);
+    if (headOnly) return;
     for (let i = 0; i < bytes.length; i++) {
       if (bytes[i]!.length === 0) continue;
       const wait = sink.body(bytes[i]!);
@@ -165,6 +171,7 @@ export async function runApp(app: App, environ: Environ, sink: ResponseSink): Pr
       const bytes = toBytes(step.value);
       if (bytes.length === 0) continue;
       if (!headSent) sendHead(undefined);
+      if (headOnly) return; // the head is out; the rest of the body is not wanted
       const wait = sink.body(bytes);
       if (wait !== undefined) await wait;
       if (signal.aborted) return;

@@ -72,7 +72,7 @@ export async function runCGI(app: App, options: CGIOptions = {}): Promise<number
     multiprocess: true,
     runOnce: true,
   });
-  const sink = new StreamSink(stdout, environ.REQUEST_METHOD === 'HEAD');
+  const sink = new StreamSink(stdout);
   let outcome: string;
   try {
     outcome = await runApp(app, environ, sink);
@@ -140,14 +140,11 @@ function limitedInput(stdin: NodeJS.ReadableStream, length: number): Readable {
   return input;
 }
 
-/** Writes the CGI response to a stream, waiting on 'drain' when it is behind; no body for HEAD (RFC 3875 §4.3.2). */
+/** Writes the CGI response to a stream, waiting on 'drain' when it is behind (the driver already drops HEAD bodies). */
 class StreamSink implements ResponseSink {
   private drainWaiter: Promise<void> | undefined;
 
-  constructor(
-    private readonly out: Writable,
-    private readonly omitBody: boolean,
-  ) {}
+  constructor(private readonly out: Writable) {}
 
   head(status: Status, headers: HeaderList): void {
     this.out.write(cgiHead(status, headers));
@@ -155,7 +152,7 @@ class StreamSink implements ResponseSink {
 
   body(chunk: Uint8Array): void | Promise<void> {
     const out = this.out;
-    if (this.omitBody || out.destroyed || !out.writable) return;
+    if (out.destroyed || !out.writable) return;
     if (out.write(chunk)) return;
     return (this.drainWaiter ??= new Promise<void>((resolve) => {
       const done = (): void => {

@@ -298,7 +298,7 @@ class Connection {
       signal: this.controller.signal,
       multiprocess: s.multiprocess,
     });
-    const sink = new SocketSink(this.socket, environ.REQUEST_METHOD === 'HEAD');
+    const sink = new SocketSink(this.socket);
     this.responding = true;
     this.hooks.started();
     runApp(s.app, environ, sink).then(
@@ -368,17 +368,14 @@ class SCGIInput extends Readable {
 /**
  * Writes the response to the socket: the CGI head (corked together with the
  * first body chunk, so a small response is one write), then the body, waiting
- * for 'drain' when the socket is behind. A HEAD response carries no body
- * (RFC 3875 §4.3.2: the script MUST NOT send one).
+ * for 'drain' when the socket is behind. (HEAD bodies never reach it: the
+ * driver drops them for every transport, RFC 3875 §4.3.2.)
  */
 class SocketSink implements ResponseSink {
   private pendingHead: Buffer | undefined;
   private drainWaiter: Promise<void> | undefined;
 
-  constructor(
-    private readonly socket: Socket,
-    private readonly omitBody: boolean,
-  ) {}
+  constructor(private readonly socket: Socket) {}
 
   head(status: Status, headers: HeaderList): void {
     this.pendingHead = cgiHead(status, headers);
@@ -391,13 +388,11 @@ class SocketSink implements ResponseSink {
     if (this.pendingHead !== undefined) {
       const head = this.pendingHead;
       this.pendingHead = undefined;
-      if (this.omitBody) return void socket.write(head);
       socket.cork();
       socket.write(head);
       ok = socket.write(chunk);
       socket.uncork();
     } else {
-      if (this.omitBody) return;
       ok = socket.write(chunk);
     }
     if (ok) return;

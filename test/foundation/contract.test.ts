@@ -1,8 +1,8 @@
 // The PEP 3333 contract as the shared response driver enforces it, observed through
 // the test client (which runs the same driver as every server).
 import { describe, expect, it } from 'vitest';
-import type { App, Body, Chunk } from '../../src/index.js';
-import { TestClient } from '../../src/testing/index.js';
+import { runApp, type App, type Body, type Chunk, type ResponseSink } from '../../src/index.js';
+import { createEnviron, TestClient } from '../../src/testing/index.js';
 
 const ok = (body: Body, headers: Array<[string, string]> = []): App => (_env, start) => {
   start('200 OK', headers);
@@ -240,5 +240,45 @@ describe('errors in the app', () => {
     const res = await new TestClient(app).get('/');
     expect([res.status, res.text, res.outcome]).toEqual([200, 'partial', 'failed']);
     expect(res.errors).toContain('midway');
+  });
+});
+
+describe('HEAD', () => {
+  // RFC 3875 §4.3.2: the script MUST NOT send a body for HEAD; the driver drops it for every transport.
+  it('sends the head with the Content-Length of an array body, and no body', async () => {
+    const seen: Array<number | undefined | string> = [];
+    const sink: ResponseSink = {
+      head: (status, _h, knownLength) => void seen.push(status.code, knownLength),
+      body: (chunk) => void seen.push(`body ${chunk.length}`),
+      end: () => void seen.push('end'),
+      fail: () => void seen.push('fail'),
+    };
+    expect(await runApp(ok(['hello']), createEnviron({ method: 'HEAD' }), sink)).toBe('complete');
+    expect(seen).toEqual([200, 5, 'end']);
+  });
+
+  it('stops pulling a streamed body once the head is out, and calls return()', async () => {
+    const pulled: number[] = [];
+    let closed = false;
+    const app: App = (_e, start) => {
+      start('200 OK', []);
+      return (function* () {
+        try {
+          for (let i = 0; i < 1000; i++) {
+            pulled.push(i);
+            yield 'chunk';
+          }
+        } finally {
+          closed = true;
+        }
+      })();
+    };
+    const res = await new TestClient(app).head('/');
+    expect([res.status, res.body.length, pulled.length, closed]).toEqual([200, 0, 1, true]);
+  });
+
+  it('drops bytes given to write()', async () => {
+    const res = await new TestClient((_e, start) => (start('200 OK', [])('written'), [])).head('/');
+    expect(res.body.length).toBe(0);
   });
 });

@@ -22,10 +22,8 @@ function fastcgiAdapter(name: string, keepConn: boolean): Adapter {
         request: async (req) => {
           const res = await client.request({ method: req.method, path: req.path, headers: req.headers, body: req.body, signal: req.signal });
           stderr += res.stderr;
-          // The FastCGI server sends a HEAD response's body and leaves it to the web server to discard
-          // (RFC 3875 §4.3.2 makes that the server's duty when a script sends one; SCGI and CGI omit it).
-          // Dropped here as nginx, lighttpd and Apache drop it, so the suite compares what clients see.
-          return { status: res.status, statusText: res.statusText, headers: res.headers, body: req.method === 'HEAD' ? Buffer.alloc(0) : res.body };
+          // No HEAD workaround: the shared driver sends no HEAD body (RFC 3875 §4.3.2), and the suite checks the wire.
+          return { status: res.status, statusText: res.statusText, headers: res.headers, body: res.body };
         },
       };
     },
