@@ -137,9 +137,10 @@ export class ServerRequest implements ResponseSink {
 
   head(status: Status, headers: HeaderList, knownLength: number | undefined): void {
     if (this.state === DONE) return;
-    // A known length lets the web server keep its client connection alive without chunking.
-    // Not for HEAD: the app's empty body there says nothing of the length of the GET response.
-    if (knownLength !== undefined && this.method !== 'HEAD' && !bodiless(status.code) && !hasHeader(headers, 'content-length')) {
+    // A known length lets the web server keep its client connection alive without chunking. For HEAD
+    // the driver sends no body but still reports what the array body weighed; an empty one there says
+    // nothing of the GET response's length, so no `Content-Length: 0` is made up.
+    if (knownLength !== undefined && (knownLength > 0 || this.method !== 'HEAD') && !bodiless(status.code) && !hasHeader(headers, 'content-length')) {
       headers = headers.concat([['Content-Length', String(knownLength)]]);
     }
     this.host.stream(FCGI_STDOUT, this.id, cgiHead(status, headers));

@@ -125,15 +125,16 @@ describe('responder flow (§6.2)', () => {
     expect(stdoutOf(c.records(), 1)).toBe('Status: 204 No Content\r\n\r\n');
   });
 
-  it('adds no Content-Length to a HEAD response, whose empty body says nothing of the length', async () => {
-    const { address } = await start((_e, sr) => {
+  it('answers HEAD with the head alone: the Content-Length of an array body, none made up for an empty one', async () => {
+    const { address } = await start((environ, sr) => {
       sr('200 OK', [['Content-Type', 'text/plain']]);
-      return [];
+      return environ.PATH_INFO === '/empty' ? [] : ['abc'];
     });
     const c = await raw(address);
-    c.send(request(1, { REQUEST_METHOD: 'HEAD' }));
-    await c.closedPromise;
-    expect(stdoutOf(c.records(), 1)).toBe('Status: 200 OK\r\nContent-Type: text/plain\r\n\r\n');
+    c.send(request(1, { REQUEST_METHOD: 'HEAD', PATH_INFO: '/abc' }, '', FCGI_KEEP_CONN), request(2, { REQUEST_METHOD: 'HEAD', PATH_INFO: '/empty' }, '', FCGI_KEEP_CONN));
+    const records = await c.until((rs) => endOf(rs, 1) !== undefined && endOf(rs, 2) !== undefined);
+    expect(stdoutOf(records, 1)).toBe('Status: 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\n');
+    expect(stdoutOf(records, 2)).toBe('Status: 200 OK\r\nContent-Type: text/plain\r\n\r\n');
   });
 
   it('streams STDIN to wsgi.input, cut across records and chunks', async () => {
