@@ -68,7 +68,8 @@ export function withLimits(app: App, limits: { maxRequests: number; maxConcurren
   const { maxRequests, maxConcurrency } = limits;
   return (environ, startResponse) => {
     served++;
-    if (served === maxRequests) limits.onLimit(served);
+    // Asked again every maxRequests: if a replacement could not start (broken code on disk), retry later.
+    if (maxRequests > 0 && served % maxRequests === 0) limits.onLimit(served);
     if (maxConcurrency > 0 && (limits.server()?.activeRequests ?? 0) > maxConcurrency) {
       startResponse('503 Service Unavailable', [
         ['Content-Type', 'text/plain; charset=utf-8'],

@@ -99,6 +99,21 @@ describe('nsgi serve --workers', () => {
     await waitFor(() => workers.every(gone), 'the workers to exit');
   });
 
+  it('restarts a worker that keeps dying young with a growing back-off', async () => {
+    const app = join(dir, 'crash.mjs');
+    writeFileSync(app, `export default (environ, startResponse) => { setImmediate(() => process.exit(3)); startResponse('200 OK', []); return ['bye']; };\n`);
+    const port = await freePort();
+    const master = startNsgi(['serve', app, '--http', `127.0.0.1:${port}`]);
+    await waitServing(master);
+    for (let i = 1; i <= 3; i++) {
+      await waitFor(() => startedPids(master).length === i, `worker #${i}`, master);
+      expect((await get(port, '/')).body).toBe('bye');
+      await waitFor(() => (master.output().match(/died \(exit code 3\)/g) ?? []).length === i, `death #${i}`, master);
+    }
+    const deaths = master.output().match(/died \(exit code 3\); restarting.*/g)!;
+    expect(deaths).toEqual([expect.stringMatching(/restarting$/), expect.stringMatching(/restarting in 200 ms$/), expect.stringMatching(/restarting in 400 ms$/)]);
+  });
+
   it('--max-requests recycles workers under load with zero failed requests', async () => {
     const app = writeApp('recycle.mjs', 'v1');
     const port = await freePort();
