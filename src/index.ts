@@ -42,6 +42,8 @@ export { createSCGIServer, type SCGIServerOptions } from './scgi/server.js';
 export { SCGIHeaderParser, encodeSCGIHeader, type SCGIHeaderParserOptions, type SCGIRequestHead } from './scgi/parser.js';
 export { SCGIClient, type SCGIClientOptions, type SCGIRequest, type SCGIResponse } from './scgi/client.js';
 export { runCGI, type CGIOptions } from './cgi/run.js';
+export { fromNodeHandler, type NodeHandler, type FromNodeHandlerOptions } from './bridges/node.js';
+export { fromFetchHandler, toFetchHandler, type FetchHandler, type FromFetchHandlerOptions, type ToFetchHandlerOptions } from './bridges/fetch.js';
 export { createFastCGIServer, type FastCGIServerOptions } from './fastcgi/server.js';
 export {
   FastCGIClient,
@@ -53,6 +55,5 @@ export {
   type FastCGILoadResult,
 } from './fastcgi/client.js';
 export * as fastcgi from './fastcgi/wire.js';
-export { fromNodeHandler, type NodeHandler, type FromNodeHandlerOptions } from './bridges/node.js';
-export { fromFetchHandler, toFetchHandler, type FetchHandler, type FromFetchHandlerOptions, type ToFetchHandlerOptions } from './bridges/fetch.js';
+export { RecordTracer, type TracedRecord, type RecordTracerOptions } from './fastcgi/trace.js';
 export { loadApp, type LoadAppOptions, type AppFactory, type FilterFactory, type DeployContext } from './config/deploy.js';

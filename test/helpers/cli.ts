@@ -1,14 +1,17 @@
 // Running the nsgi command from the TypeScript sources (through tsx), so CLI tests never
 // depend on a stale dist/ build.
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 /** The repository root. */
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-/** argv that runs `nsgi ...args` from source: [node, --import, tsx, src/cli/run.ts, ...args]. */
+// tsx's loader by absolute URL, so the command works from any directory (a web server's cwd, a CGI dir).
+const TSX_LOADER = pathToFileURL(`${ROOT}node_modules/tsx/dist/loader.mjs`).href;
+
+/** argv that runs `nsgi ...args` from source: [node, --import, <tsx loader>, src/cli/run.ts, ...args]. */
 export function nsgiArgv(args: string[]): [string, string[]] {
-  return [process.execPath, ['--import', 'tsx', `${ROOT}src/cli/run.ts`, ...args]];
+  return [process.execPath, ['--import', TSX_LOADER, `${ROOT}src/cli/run.ts`, ...args]];
 }
 
 /** A shell command line that runs `nsgi ...args` from source (for a web server's bin-path or a CGI script). */

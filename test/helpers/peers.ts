@@ -62,7 +62,13 @@ export async function waitForListen(target: { host?: string; port: number } | { 
 // Peers run in their own process group, so a test runner that dies would orphan them: kill what is left on exit.
 const live = new Set<ChildProcess>();
 process.once('exit', () => {
-  for (const child of live) child.kill('SIGKILL');
+  for (const child of live) {
+    try {
+      process.kill(-child.pid!, 'SIGKILL'); // the whole group: nginx's workers, Apache's children
+    } catch {
+      child.kill('SIGKILL');
+    }
+  }
 });
 
 function launch(command: string, args: string[], dir: string, ready: { host?: string; port: number } | { path: string }): Promise<Peer> {
