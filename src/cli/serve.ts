@@ -57,6 +57,8 @@ Processes (a master binds the socket and runs the workers; it serves nothing):
                            0 for no limit (default: 0)
   --graceful-timeout S     seconds in-flight requests get on SIGTERM/SIGINT,
                            reload or recycling (default: 30)
+  --boot-timeout S         seconds a new worker has to load the app and
+                           listen; then it is killed as failed (default: 60)
   --reload                 development: reload the workers when a file in
                            the app's folder changes (default: off)
   --reload-dir DIR         also watch DIR (repeatable; implies --reload)
@@ -100,7 +102,7 @@ function stdinIsSocket(): boolean {
 }
 
 /** Settings `[server:NAME]` may hold besides transport options, with how to read each. */
-const SERVER_SETTINGS = new Set(['use', 'bind', 'workers', 'maxRequests', 'maxRequestsJitter', 'maxConcurrency', 'gracefulTimeout', 'accessLog', 'pidFile', 'socketMode']);
+const SERVER_SETTINGS = new Set(['use', 'bind', 'workers', 'maxRequests', 'maxRequestsJitter', 'maxConcurrency', 'gracefulTimeout', 'bootTimeout', 'accessLog', 'pidFile', 'socketMode']);
 
 /** Transports whose own option bounds the requests in flight. */
 const OWN_CONCURRENCY_OPTION: Record<string, string> = { fastcgi: 'maxRequests' };
@@ -138,6 +140,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
       'max-requests-jitter': { type: 'string' },
       'max-concurrency': { type: 'string' },
       'graceful-timeout': { type: 'string' },
+      'boot-timeout': { type: 'string' },
       reload: { type: 'boolean' },
       'reload-dir': { type: 'string', multiple: true },
       'pid-file': { type: 'string' },
@@ -211,6 +214,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const maxRequestsJitter = pick(values['max-requests-jitter'], 'max-requests-jitter', (t, fail) => count(t, 'the jitter', fail), 0);
   const maxConcurrency = pick(values['max-concurrency'], 'max-concurrency', (t, fail) => count(t, 'the number of requests', fail), 0);
   const graceful = pick(values['graceful-timeout'], 'graceful-timeout', (t, fail) => (/^\d+(\.\d+)?$/.test(t.trim()) ? Number(t) : fail(`is not a number of seconds: ${JSON.stringify(t)}`)), 30);
+  const boot = pick(values['boot-timeout'], 'boot-timeout', (t, fail) => (/^\d+(\.\d+)?$/.test(t.trim()) && Number(t) > 0 ? Number(t) : fail(`is not a positive number of seconds: ${JSON.stringify(t)}`)), 60);
   const socketMode = pick(values['socket-mode'], 'socket-mode', (t, fail) => (/^[0-7]{1,4}$/.test(t.trim()) && parseInt(t, 8) <= 0o777 ? parseInt(t, 8) : fail(`is not an octal mode like 660: ${JSON.stringify(t)}`)), 0o660);
   const accessLog = values['access-log'] ?? setting('accessLog');
   const pidFile = values['pid-file'] ?? setting('pidFile');
@@ -254,6 +258,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     socketMode,
     pidFile: pidFile === undefined ? undefined : resolve(cwd, pidFile),
     watch: watchDirs,
+    bootTimeoutMs: boot * 1000,
     logger: stderrLogger,
   });
 }

@@ -44,6 +44,11 @@ export interface SupervisorOptions {
   pidFile?: string;
   /** Folders to watch; a change reloads the workers (default: none). */
   watch?: string[];
+  /**
+   * Milliseconds a new worker has to load the app and listen; past it, it is
+   * killed and counts as failed to start (default: `60000`).
+   */
+  bootTimeoutMs?: number;
   /** Where start, stop, reload and worker deaths are logged. */
   logger: Logger;
 }
@@ -155,7 +160,9 @@ class Master {
       id: slot,
       maxRequests: maxRequests > 0 ? maxRequests + Math.floor(Math.random() * (maxRequestsJitter + 1)) : 0,
     };
-    const child = fork(workerEntry(), [], {
+    // The arguments only reserve room in the process's argv for its title (Linux
+    // cannot make a title longer than the command line it started with).
+    const child = fork(workerEntry(), ['worker', String(slot), spec.label], {
       cwd: spec.cwd,
       env: { ...process.env, NSGI_WORKER: JSON.stringify(spec) },
       stdio: ['ignore', 'inherit', 'inherit', this.socket!.fd, 'ipc'],
@@ -189,6 +196,13 @@ class Master {
       }
     });
     child.on('error', (err) => this.log.error(`worker ${slot}: cannot start`, err));
+    const bootMs = this.options.bootTimeoutMs ?? 60_000;
+    const boot = setTimeout(() => {
+      if (worker.ready || !this.live.has(worker)) return;
+      fatal = { message: `worker ${slot} (pid ${worker.pid}) did not listen within ${bootMs / 1000}s (--boot-timeout); killed it`, usage: false };
+      child.kill('SIGKILL');
+    }, bootMs);
+    void whenReady.then(() => clearTimeout(boot));
     child.once('exit', (code, signal) => this.onExit(worker, code, signal, fatal, settle));
     return worker;
   }

@@ -191,7 +191,7 @@ class Builder {
       const next = this.get(section, 'next');
       if (next === undefined || next.trim() === '') this.fail(section, undefined, 'needs next = APP (the app this filter wraps)');
       app = await this.app(next.trim(), path, { section, key: 'next' });
-      app = this.wrap(await this.filterOf(section, path), app, section, 'use');
+      app = this.wrap(await this.filterOf(section), app, section, 'use');
     } else {
       app = await this.appOf(section);
     }
@@ -214,14 +214,14 @@ class Builder {
   private async filter(name: string, chain: string[], from: { section: IniSection; key: string }): Promise<Middleware> {
     const section = this.find(['filter'], name, from);
     if (chain.includes(section.name)) this.fail(from.section, from.key, `loops back on itself (${[...chain, section.name].join(' -> ')})`);
-    const inner = await this.filterOf(section, [...chain, section.name]);
+    const inner = await this.filterOf(section);
     const outerName = this.get(section, 'filter-with')?.trim();
     if (!outerName) return inner;
     const outer = await this.filter(outerName, [...chain, section.name], { section, key: 'filter-with' });
     return (app) => outer(inner(app));
   }
 
-  private async filterOf(section: IniSection, _chain: string[]): Promise<Middleware> {
+  private async filterOf(section: IniSection): Promise<Middleware> {
     const use = this.get(section, 'use');
     if (use === undefined || use.trim() === '') this.fail(section, undefined, 'needs use = nsgi#NAME or use = file:./module.mjs#factory');
     const options = this.options(section);

@@ -272,6 +272,15 @@ describe('nsgi serve --workers', () => {
     expect((await get(port, '/')).body).toMatch(/ v2$/);
   });
 
+  it('--boot-timeout kills a worker whose app never finishes loading, and the master exits 1', async () => {
+    const app = join(dir, 'hang.mjs');
+    writeFileSync(app, 'await new Promise(() => setInterval(() => {}, 1000));\nexport default () => [];\n');
+    const master = startNsgi(['serve', app, '--http', `127.0.0.1:${await freePort()}`, '--boot-timeout', '1']);
+    const [code] = await once(master, 'exit');
+    expect(code).toBe(1);
+    expect(master.output()).toMatch(/worker 1 \(pid \d+\) did not listen within 1s \(--boot-timeout\); killed it/);
+  });
+
   it('keeps the old workers when the new code fails to load on SIGHUP', async () => {
     const app = writeApp('broken.mjs', 'v1');
     const port = await freePort();
