@@ -26,6 +26,7 @@ import { buildEnviron } from '../environ.js';
 import { AbortedError, ProtocolError } from '../errors.js';
 import { cgiHead, type Status } from '../headers.js';
 import { runApp, type ResponseSink } from '../response.js';
+import { drained } from '../net/drain.js';
 import type { App, HeaderList } from '../types.js';
 
 /** Where {@link runCGI} reads the request and writes the response. */
@@ -142,8 +143,6 @@ function limitedInput(stdin: NodeJS.ReadableStream, length: number): Readable {
 
 /** Writes the CGI response to a stream, waiting on 'drain' when it is behind (the driver already drops HEAD bodies). */
 class StreamSink implements ResponseSink {
-  private drainWaiter: Promise<void> | undefined;
-
   constructor(private readonly out: Writable) {}
 
   head(status: Status, headers: HeaderList): void {
@@ -154,18 +153,7 @@ class StreamSink implements ResponseSink {
     const out = this.out;
     if (out.destroyed || !out.writable) return;
     if (out.write(chunk)) return;
-    return (this.drainWaiter ??= new Promise<void>((resolve) => {
-      const done = (): void => {
-        out.off('drain', done);
-        out.off('close', done);
-        out.off('error', done);
-        this.drainWaiter = undefined;
-        resolve();
-      };
-      out.on('drain', done);
-      out.on('close', done);
-      out.on('error', done);
-    }));
+    return drained(out);
   }
 
   end(): void {}

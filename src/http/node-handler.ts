@@ -13,6 +13,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { buildEnviron } from '../environ.js';
 import type { Status } from '../headers.js';
+import { drained } from '../net/drain.js';
 import { runApp, type Outcome, type ResponseSink } from '../response.js';
 import type { App, HeaderList } from '../types.js';
 import { httpRequestVars } from './environ.js';
@@ -58,8 +59,6 @@ function bodiless(code: number): boolean {
 
 /** Writes a driver's response to a `ServerResponse`, waiting on 'drain' when the socket is behind. */
 export class NodeResponseSink implements ResponseSink {
-  private drainWaiter: Promise<void> | undefined;
-
   constructor(
     private readonly req: IncomingMessage,
     private readonly res: ServerResponse,
@@ -78,16 +77,7 @@ export class NodeResponseSink implements ResponseSink {
   body(chunk: Uint8Array): void | Promise<void> {
     if (this.res.destroyed) return;
     if (this.res.write(chunk)) return;
-    return (this.drainWaiter ??= new Promise<void>((resolve) => {
-      const done = (): void => {
-        this.res.off('drain', done);
-        this.res.off('close', done);
-        this.drainWaiter = undefined;
-        resolve();
-      };
-      this.res.on('drain', done);
-      this.res.on('close', done);
-    }));
+    return drained(this.res);
   }
 
   end(): void {

@@ -31,6 +31,7 @@ import { AbortedError, LimitError, NsgiError, ProtocolError } from '../errors.js
 import { cgiHead, type Status } from '../headers.js';
 import { listen, type ListenOptions } from '../net/listen.js';
 import { runApp, type ResponseSink } from '../response.js';
+import { drained } from '../net/drain.js';
 import { stderrLogger, type CommonServerOptions, type NsgiServer } from '../server.js';
 import type { App, HeaderList, Logger } from '../types.js';
 import { DEFAULT_MAX_SCGI_HEADER_BYTES, SCGIHeaderParser, type SCGIRequestHead } from './parser.js';
@@ -373,7 +374,6 @@ class SCGIInput extends Readable {
  */
 class SocketSink implements ResponseSink {
   private pendingHead: Buffer | undefined;
-  private drainWaiter: Promise<void> | undefined;
 
   constructor(private readonly socket: Socket) {}
 
@@ -396,16 +396,7 @@ class SocketSink implements ResponseSink {
       ok = socket.write(chunk);
     }
     if (ok) return;
-    return (this.drainWaiter ??= new Promise<void>((resolve) => {
-      const done = (): void => {
-        socket.off('drain', done);
-        socket.off('close', done);
-        this.drainWaiter = undefined;
-        resolve();
-      };
-      socket.on('drain', done);
-      socket.on('close', done);
-    }));
+    return drained(socket);
   }
 
   end(): void {
