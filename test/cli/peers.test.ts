@@ -18,12 +18,14 @@ export default function app(environ, startResponse) {
 
 let dir: string;
 const peers: Peer[] = [];
+const peerDirs: string[] = [];
 beforeAll(() => {
   dir = makeTempDir('nsgi-workers-peers-');
 });
 afterEach(async () => {
   killAll();
   for (const peer of peers.splice(0)) await peer.stop();
+  for (const peerDir of peerDirs.splice(0)) removeTempDir(peerDir);
 });
 afterAll(() => removeTempDir(dir));
 
@@ -48,6 +50,7 @@ fastcgi.server = ( "/app" => ((
 `,
     );
     peers.push(lighttpd);
+    peerDirs.push(lighttpd.dir);
     const pids = new Set<number>();
     const deadline = Date.now() + 20_000;
     let failures = 0;
@@ -90,6 +93,7 @@ fastcgi.server = ( "/app" => ((
       () => ({ port }),
     );
     peers.push(nginx);
+    peerDirs.push(nginx.dir);
     let hupped = false;
     let doneAt = -1;
     const result = await load(port, {
