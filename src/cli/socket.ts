@@ -16,11 +16,12 @@
  * @module
  */
 import { lookup } from 'node:dns/promises';
-import { chmodSync, fstatSync, lstatSync, readFileSync, readlinkSync, unlinkSync } from 'node:fs';
+import { chmodSync, fstatSync, readFileSync, readlinkSync } from 'node:fs';
 import * as net from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import { ConfigError } from '../errors.js';
 import { formatAddress, parseAddress } from '../net/address.js';
+import { removeStaleSocket } from '../net/listen.js';
 
 /** A bound listening socket held by the master. */
 export interface BoundSocket {
@@ -81,26 +82,6 @@ export async function bindSocket(text: string, options: { socketMode?: number } 
   const out: { address?: string; port?: number } = {};
   h.getsockname?.(out);
   return { fd: h.fd, address: formatAddress({ kind: 'tcp', host: out.address ?? host, port: out.port ?? address.port }), close: () => h.close() };
-}
-
-async function removeStaleSocket(path: string): Promise<void> {
-  let isSocket: boolean;
-  try {
-    isSocket = lstatSync(path).isSocket();
-  } catch {
-    return;
-  }
-  if (!isSocket) throw new ConfigError('NSGI_ERR_ADDRESS_IN_USE', `address: ${path} exists and is not a socket; refusing to replace it`);
-  const alive = await new Promise<boolean>((resolve) => {
-    const s = net.connect({ path });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-  if (alive) throw new ConfigError('NSGI_ERR_ADDRESS_IN_USE', `address: unix:${path} is in use by another process`);
-  unlinkSync(path);
 }
 
 /**

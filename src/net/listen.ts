@@ -69,7 +69,12 @@ export function boundAddress(server: Server, requested?: Address): string {
   return formatAddress({ kind: 'tcp', host: a.address, port: a.port });
 }
 
-async function removeStaleSocket(path: string): Promise<void> {
+/**
+ * Clears the way for a unix socket at `path`: a stale socket file (nobody
+ * accepts on it) is removed; a live one, or a file that is not a socket, is
+ * `NSGI_ERR_ADDRESS_IN_USE`.
+ */
+export async function removeStaleSocket(path: string): Promise<void> {
   let isSocket: boolean;
   try {
     isSocket = lstatSync(path).isSocket();
