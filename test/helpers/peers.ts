@@ -2,10 +2,11 @@
 // generates into a fresh temp dir, in the foreground as a child process, on loopback only.
 // Every test that talks to a real peer goes through here, so the launch details live in one place.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /** A running peer. */
 export interface Peer {
@@ -163,6 +164,7 @@ ${body(dir)}
  * be reachable by that user (the temp dir is 0755; give unix sockets 0666).
  */
 export function startApache(port: number, modules: string[], body: (dir: string) => string, dir = makeTempDir('nsgi-apache-')): Promise<Peer> {
+  allowSearchToRepo();
   const base = ['mpm_prefork', 'authz_core', 'mime', 'dir'];
   const load = [...new Set([...base, ...modules])]
     .map((m) => `LoadModule ${m}_module /usr/lib/apache2/modules/mod_${m}.so`)
@@ -200,6 +202,21 @@ ${body(dir)}
 // Mode 0755 so that the unprivileged users web servers drop to can read it.
 function spawnSyncMkdir(path: string): void {
   mkdirSync(path, { recursive: true, mode: 0o755 });
+}
+
+// Apache's children run as nobody, and a CGI script they start runs nsgi from this checkout: every
+// folder above it must let others pass through (search, o+x; never read). A clone made under
+// `mktemp -d` (mode 0700) does not, so grant what is missing. Not undone afterwards: test files run in
+// parallel, and another file's Apache may still need it; search permission alone reveals no listing.
+function allowSearchToRepo(): void {
+  let path = fileURLToPath(new URL('../..', import.meta.url));
+  for (;;) {
+    const mode = statSync(path).mode;
+    if ((mode & 0o001) === 0) chmodSync(path, (mode & 0o7777) | 0o001);
+    const parent = dirname(path);
+    if (parent === path) return;
+    path = parent;
+  }
 }
 
 /** Removes a temp dir made by {@link makeTempDir} (after the peer stopped). */
