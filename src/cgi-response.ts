@@ -54,6 +54,9 @@ export class CGIResponseParser {
       }
       return undefined;
     }
+    if (end.headEnd > this.maxHeadBytes) {
+      throw new LimitError('NSGI_ERR_CGI_RESPONSE_TOO_LARGE', `cgi: response head of ${end.headEnd} bytes exceeds ${this.maxHeadBytes}`, this.maxHeadBytes);
+    }
     this.done = true;
     this.pending = [];
     return parseHead(all.subarray(0, end.headEnd).toString('latin1'), all.subarray(end.bodyStart));

@@ -26,7 +26,8 @@ export function httpRequestVars(req: IncomingMessage, options: HTTPVarsOptions =
   // Absolute-form request targets (RFC 9112 §3.2.2) carry the path after the authority.
   if (!url.startsWith('/') && url !== '*') {
     const m = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^/?#]*/.exec(url);
-    url = m ? url.slice(m[0].length) || '/' : url;
+    url = m ? url.slice(m[0].length) : url;
+    if (!url.startsWith('/')) url = '/' + url; // `http://host` and `http://host?x=1` ask for the root
   }
   const q = url.indexOf('?');
   const rawPath = q === -1 ? url : url.slice(0, q);

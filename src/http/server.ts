@@ -47,10 +47,15 @@ export function createHTTPServer(app: App, options: HTTPServerOptions = {}): Nsg
       active--;
     },
   });
+  const headersTimeout = options.headersTimeout ?? 60_000;
+  const requestTimeout = options.requestTimeout ?? 300_000;
   const server: Server = createServer(
     {
-      headersTimeout: options.headersTimeout ?? 60_000,
-      requestTimeout: options.requestTimeout ?? 300_000,
+      headersTimeout,
+      requestTimeout,
+      // Node enforces both timeouts only when it checks, every 30 s by default: a 300 ms
+      // headersTimeout would cut a slowloris after up to 30 s. Check at half the shorter one.
+      connectionsCheckingInterval: Math.min(30_000, Math.max(100, Math.floor(Math.min(headersTimeout, requestTimeout || Infinity) / 2))),
       keepAliveTimeout: options.keepAliveTimeout ?? 5_000,
       maxHeaderSize: options.maxHeaderSize,
     },

@@ -375,7 +375,11 @@ class SCGIInput extends Readable {
 class SocketSink implements ResponseSink {
   private pendingHead: Buffer | undefined;
 
-  constructor(private readonly socket: Socket) {}
+  private closeEmitted = false;
+
+  constructor(private readonly socket: Socket) {
+    socket.once('close', () => (this.closeEmitted = true));
+  }
 
   head(status: Status, headers: HeaderList): void {
     this.pendingHead = cgiHead(status, headers);
@@ -383,7 +387,13 @@ class SocketSink implements ResponseSink {
 
   body(chunk: Uint8Array): void | Promise<void> {
     const socket = this.socket;
-    if (socket.destroyed || !socket.writable) return;
+    if (socket.destroyed || !socket.writable) {
+      // The peer is gone. Returning at once would let the driver pull a sync body to its end in one
+      // blocking loop before the 'close' event (which fires nsgi.signal) can run: an endless body
+      // would freeze the process. Wait for that event (`socket.closed` turns true earlier, when
+      // destroy completes, so it cannot tell); the driver then sees the signal and stops.
+      return socket.destroyed && !this.closeEmitted ? drained(socket) : undefined;
+    }
     let ok: boolean;
     if (this.pendingHead !== undefined) {
       const head = this.pendingHead;

@@ -59,10 +59,8 @@ async function expectHealthy(): Promise<void> {
 
 beforeAll(async () => {
   server = createHTTPServer(faultApp, { logger, errors: nullErrors(), headersTimeout: HEADERS_TIMEOUT, keepAliveTimeout: KEEP_ALIVE_TIMEOUT });
-  // Node checks headersTimeout/requestTimeout only every connectionsCheckingInterval (30 s by default),
-  // and createHTTPServer does not set it: without this, a 300 ms headersTimeout is enforced after up to
-  // 30 s (see the hardening report). Set before listen, when Node starts the check.
-  (server.server as unknown as { connectionsCheckingInterval: number }).connectionsCheckingInterval = 100;
+  // No connectionsCheckingInterval tweak here: createHTTPServer derives it from the timeouts, so a
+  // 300 ms headersTimeout is enforced within ~150 ms (Node's default check runs every 30 s).
   server.server.on('connection', (s: Socket) => serverSockets.push(s));
   address = await server.listen('127.0.0.1:0');
   port = Number(address.split(':').pop());

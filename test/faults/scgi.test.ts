@@ -130,10 +130,11 @@ describe('SCGI: the web server stops reading', () => {
     expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(48 * 1024 * 1024);
     socket.destroy();
     await waitFor(() => p.returned, 'return() on the body');
-    // Not asserted here: that the rest of the body is left unpulled and nsgi.signal fires. The SCGI sink
-    // returns at once once the socket is destroyed, so a sync body is pulled to its end in one blocking
-    // loop before 'close' can fire, and the run counts as complete (endless for an endless sync body):
-    // see the hardening report.
+    // Once the peer is gone the sink waits for 'close' rather than returning at once, so the rest of the
+    // 256 MiB body stays unpulled and the app sees nsgi.signal (before the fix the sync body was pulled
+    // to its end in one blocking loop, and an endless one froze the process).
+    expect(p.aborted).toBe(true);
+    expect(p.pulls * 64 * 1024).toBeLessThan(64 * 1024 * 1024);
     await expectHealthy();
   });
 });

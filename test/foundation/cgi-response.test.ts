@@ -30,6 +30,11 @@ describe('CGIResponseParser', () => {
     expect(() => new CGIResponseParser().push(Buffer.from('no colon here\r\n\r\n'))).toThrow(expect.objectContaining({ code: 'NSGI_ERR_CGI_RESPONSE' }));
   });
 
+  it('refuses a head over its limit that arrives whole, in one chunk', () => {
+    const p = new CGIResponseParser({ maxHeadBytes: 100 });
+    expect(() => p.push(Buffer.from(`X-Long: ${'a'.repeat(1000)}\r\n\r\nbody`))).toThrow(expect.objectContaining({ code: 'NSGI_ERR_CGI_RESPONSE_TOO_LARGE' }));
+  });
+
   it('refuses a head longer than its limit', () => {
     const p = new CGIResponseParser({ maxHeadBytes: 16 });
     expect(() => p.push(Buffer.from('X-Long: ' + 'a'.repeat(32)))).toThrow(expect.objectContaining({ code: 'NSGI_ERR_CGI_RESPONSE_TOO_LARGE' }));

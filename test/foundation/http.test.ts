@@ -206,3 +206,17 @@ async function waitFor(check: () => boolean, timeoutMs = 5000): Promise<void> {
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+describe('httpRequestVars', () => {
+  // RFC 9112 §3.2.2: absolute-form targets carry the path after the authority; an empty path is the root.
+  it.each([
+    ['http://example.com?x=1', '/', 'x=1'],
+    ['http://example.com', '/', ''],
+    ['http://example.com/a%20b?y', '/a b', 'y'],
+    ['/plain?z=2', '/plain', 'z=2'],
+  ])('reads %j as PATH_INFO %j and QUERY_STRING %j', async (url, path, query) => {
+    const { httpRequestVars } = await import('../../src/http/environ.js');
+    const req = { url, method: 'GET', httpVersion: '1.1', rawHeaders: [], socket: {} } as unknown as import('node:http').IncomingMessage;
+    expect(httpRequestVars(req)).toMatchObject({ PATH_INFO: path, QUERY_STRING: query });
+  });
+});
