@@ -1,0 +1,1 @@
+export function renderTemplate(text: string, vars: Record<string, string | number>, source?: string): string;
