@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /** The full nginx.conf around `snippet` (the contents of an `http {}` block). */
 export function nginxMainConfig(run, snippet) {
@@ -85,7 +86,9 @@ export function prepareServer(server, { run, port, modules = [], snippet }) {
     return ['/usr/sbin/lighttpd', ['-D', '-f', join(run, 'lighttpd.conf')]];
   }
   if (server === 'apache') {
+    // Apache's children (nobody) run dispatch scripts and the nsgi checkout they point at.
     allowSearchTo(run);
+    allowSearchTo(fileURLToPath(new URL('../../..', import.meta.url)));
     writeFileSync(join(run, 'apache2.conf'), apacheMainConfig(run, port, modules, snippet));
     return ['/usr/sbin/apache2', ['-f', join(run, 'apache2.conf'), '-DFOREGROUND']];
   }
