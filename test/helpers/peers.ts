@@ -2,11 +2,13 @@
 // generates into a fresh temp dir, in the foreground as a child process, on loopback only.
 // Every test that talks to a real peer goes through here, so the launch details live in one place.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+// The main configs around a test's snippet are the ones the deployment recipes run (one copy).
+import { allowSearchTo, apacheMainConfig, lighttpdMainConfig, nginxMainConfig } from '../../examples/deploy/lib/servers.mjs';
 
 /** A running peer. */
 export interface Peer {
@@ -113,26 +115,7 @@ function launch(command: string, args: string[], dir: string, ready: { host?: st
  * `ready` is what to wait for (the port a server block listens on).
  */
 export function startNginx(http: (dir: string) => string, ready: (dir: string) => { port: number } | { path: string }, dir = makeTempDir('nsgi-nginx-')): Promise<Peer> {
-  const conf = `
-user root;
-daemon off;
-master_process on;
-worker_processes 1;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log info;
-events { worker_connections 1024; }
-http {
-  access_log ${dir}/access.log;
-  client_body_temp_path ${dir}/client_body;
-  fastcgi_temp_path ${dir}/fastcgi_temp;
-  proxy_temp_path ${dir}/proxy_temp;
-  scgi_temp_path ${dir}/scgi_temp;
-  uwsgi_temp_path ${dir}/uwsgi_temp;
-  default_type application/octet-stream;
-${http(dir)}
-}
-`;
-  writeFileSync(join(dir, 'nginx.conf'), conf);
+  writeFileSync(join(dir, 'nginx.conf'), nginxMainConfig(dir, http(dir)));
   return launch('/usr/sbin/nginx', ['-p', dir, '-c', join(dir, 'nginx.conf')], dir, ready(dir));
 }
 
@@ -142,17 +125,8 @@ ${http(dir)}
  * Put `server.modules += (...)` and `fastcgi.server`/`scgi.server` in `body`.
  */
 export function startLighttpd(port: number, body: (dir: string) => string, dir = makeTempDir('nsgi-lighttpd-')): Promise<Peer> {
-  const conf = `
-server.document-root = "${dir}/htdocs"
-server.bind = "127.0.0.1"
-server.port = ${port}
-server.errorlog = "${dir}/error.log"
-server.pid-file = "${dir}/lighttpd.pid"
-server.upload-dirs = ( "${dir}" )
-${body(dir)}
-`;
   if (!existsSync(join(dir, 'htdocs'))) spawnSyncMkdir(join(dir, 'htdocs'));
-  writeFileSync(join(dir, 'lighttpd.conf'), conf);
+  writeFileSync(join(dir, 'lighttpd.conf'), lighttpdMainConfig(dir, port, body(dir)));
   return launch('/usr/sbin/lighttpd', ['-D', '-f', join(dir, 'lighttpd.conf')], dir, { port });
 }
 
@@ -164,59 +138,16 @@ ${body(dir)}
  * be reachable by that user (the temp dir is 0755; give unix sockets 0666).
  */
 export function startApache(port: number, modules: string[], body: (dir: string) => string, dir = makeTempDir('nsgi-apache-')): Promise<Peer> {
-  allowSearchToRepo();
-  const base = ['mpm_prefork', 'authz_core', 'mime', 'dir'];
-  const load = [...new Set([...base, ...modules])]
-    .map((m) => `LoadModule ${m}_module /usr/lib/apache2/modules/mod_${m}.so`)
-    .join('\n');
+  // Apache's children (nobody) run CGI scripts that start nsgi from this checkout.
+  allowSearchTo(fileURLToPath(new URL('../..', import.meta.url)));
   if (!existsSync(join(dir, 'htdocs'))) spawnSyncMkdir(join(dir, 'htdocs'));
-  const conf = `
-ServerRoot "${dir}"
-ServerName 127.0.0.1
-Listen 127.0.0.1:${port}
-${load}
-User nobody
-Group nogroup
-PidFile "${dir}/httpd.pid"
-DefaultRuntimeDir "${dir}"
-Mutex file:${dir}
-ErrorLog "${dir}/error.log"
-LogLevel info
-LogFormat "%h %l %u %t \\"%r\\" %>s %b" common
-CustomLog "${dir}/access.log" common
-TypesConfig /etc/mime.types
-StartServers 1
-MinSpareServers 1
-MaxSpareServers 2
-DocumentRoot "${dir}/htdocs"
-<Directory />
-  AllowOverride None
-  Require all granted
-</Directory>
-${body(dir)}
-`;
-  writeFileSync(join(dir, 'apache2.conf'), conf);
+  writeFileSync(join(dir, 'apache2.conf'), apacheMainConfig(dir, port, modules, body(dir)));
   return launch('/usr/sbin/apache2', ['-f', join(dir, 'apache2.conf'), '-DFOREGROUND'], dir, { port });
 }
 
 // Mode 0755 so that the unprivileged users web servers drop to can read it.
 function spawnSyncMkdir(path: string): void {
   mkdirSync(path, { recursive: true, mode: 0o755 });
-}
-
-// Apache's children run as nobody, and a CGI script they start runs nsgi from this checkout: every
-// folder above it must let others pass through (search, o+x; never read). A clone made under
-// `mktemp -d` (mode 0700) does not, so grant what is missing. Not undone afterwards: test files run in
-// parallel, and another file's Apache may still need it; search permission alone reveals no listing.
-function allowSearchToRepo(): void {
-  let path = fileURLToPath(new URL('../..', import.meta.url));
-  for (;;) {
-    const mode = statSync(path).mode;
-    if ((mode & 0o001) === 0) chmodSync(path, (mode & 0o7777) | 0o001);
-    const parent = dirname(path);
-    if (parent === path) return;
-    path = parent;
-  }
 }
 
 /** Removes a temp dir made by {@link makeTempDir} (after the peer stopped). */
