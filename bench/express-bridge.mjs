@@ -16,9 +16,9 @@ import { createServer } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import express from 'express';
+import { freePort, httpLoad, startChild as startChildOf } from './lib/load.mjs';
 
 const DIST = fileURLToPath(new URL('../dist/', import.meta.url));
 const NGINX = '/usr/sbin/nginx';
@@ -62,55 +62,6 @@ async function child(kind, address) {
 // ---------------------------------------------------------------------------------------------
 // The clients
 
-/**
- * An HTTP/1.1 load client in the style of wrk and of the FastCGI client's load mode: the request
- * is encoded once, keep-alive, one request in flight per connection, responses counted (status
- * line and Content-Length read, body skipped). node's http.request() would cost the client more
- * than the server costs, and measure node's HTTP client.
- */
-function httpLoad(target, { requests, concurrency }) {
-  const head = Buffer.from('GET / HTTP/1.1\r\nHost: localhost\r\n\r\n');
-  let started = 0;
-  let done = 0;
-  let errors = 0;
-  const t0 = performance.now();
-  return new Promise((resolve, reject) => {
-    const sockets = [];
-    const finish = () => {
-      for (const s of sockets) s.destroy();
-      const seconds = (performance.now() - t0) / 1000;
-      resolve({ requests, errors, seconds, requestsPerSecond: requests / seconds });
-    };
-    for (let i = 0; i < Math.min(concurrency, requests); i++) {
-      const socket = target.startsWith('unix:') ? connect({ path: target.slice(5) }) : connect({ host: '127.0.0.1', port: Number(target.split(':')[1]) });
-      sockets.push(socket);
-      let pending = EMPTY;
-      const send = () => {
-        started++;
-        socket.write(head);
-      };
-      socket.on('error', reject);
-      socket.on('data', (chunk) => {
-        pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
-        for (;;) {
-          const end = pending.indexOf('\r\n\r\n');
-          if (end === -1) return;
-          const text = pending.toString('latin1', 0, end);
-          const m = /\r\ncontent-length:\s*(\d+)/i.exec(text);
-          const total = end + 4 + (m ? Number(m[1]) : 0);
-          if (pending.length < total) return;
-          if (text.slice(9, 12) !== '200') errors++;
-          pending = pending.length === total ? EMPTY : pending.subarray(total);
-          if (++done === requests) return finish();
-          if (started < requests) send();
-        }
-      });
-      send();
-    }
-  });
-}
-
-const EMPTY = Buffer.alloc(0);
 
 async function fastcgiLoad(address, { requests, concurrency }) {
   const { FastCGIClient } = await import(join(DIST, 'index.js'));
@@ -178,30 +129,11 @@ ${
   return { stop: () => new Promise((resolve) => (proc.once('exit', resolve), proc.kill('SIGTERM'))) };
 }
 
-function freePort() {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 // ---------------------------------------------------------------------------------------------
 // The run
 
-async function startChild(kind, address) {
-  const proc = spawn(process.execPath, [fileURLToPath(import.meta.url), '--child', kind, address], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const bound = await new Promise((resolve, reject) => {
-    let out = '';
-    proc.stdout.on('data', (d) => {
-      out += d;
-      if (out.includes('\n')) resolve(out.trim());
-    });
-    proc.once('exit', (code) => reject(new Error(`${kind} server exited with ${code}`)));
-  });
-  return { bound, stop: () => new Promise((resolve) => (proc.once('exit', resolve), proc.kill('SIGTERM'))) };
-}
+const startChild = (kind, address) => startChildOf(fileURLToPath(import.meta.url), kind, address);
 
 // Runs each load in turn, `runs` rounds, and keeps each one's best: the machine is shared, noise
 // only ever slows a run down, and interleaving spreads a busy spell over all of them alike.

@@ -11,7 +11,7 @@
 //   npm run build && node bench/fastcgi-e2e.mjs [--quick]
 //
 // Figures and how to read them: docs/performance.md, "End to end".
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { connect } from 'node:net';
@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { httpLoad, startChild as startChildOf } from './lib/load.mjs';
 
 const DIST = fileURLToPath(new URL('../dist/', import.meta.url));
 const HELLO = Buffer.from('Hello, world!\n');
@@ -76,60 +77,6 @@ async function child(kind, address) {
 // ---------------------------------------------------------------------------------------------
 // The clients
 
-/**
- * An HTTP/1.1 load client in the style of the FastCGI client's load mode (and
- * of wrk): the request is encoded once and written as is, keep-alive, one
- * request in flight per connection, responses counted (status line and
- * Content-Length read, body skipped), not parsed into objects. node's own
- * http.request() costs the client far more than this, and would measure
- * node's HTTP client rather than the server.
- */
-function httpLoad(socketPath, { requests, concurrency, body }) {
-  const head = Buffer.from(`${body ? 'POST' : 'GET'} / HTTP/1.1\r\nHost: localhost\r\n${body ? `Content-Type: application/octet-stream\r\nContent-Length: ${body.length}\r\n` : ''}\r\n`);
-  let started = 0;
-  let done = 0;
-  let errors = 0;
-  const t0 = performance.now();
-  return new Promise((resolve, reject) => {
-    const sockets = [];
-    const finish = () => {
-      for (const s of sockets) s.destroy();
-      const seconds = (performance.now() - t0) / 1000;
-      resolve({ requests, errors, seconds, requestsPerSecond: requests / seconds });
-    };
-    for (let i = 0; i < Math.min(concurrency, requests); i++) {
-      const socket = connect({ path: socketPath });
-      sockets.push(socket);
-      let pending = EMPTY;
-      const send = () => {
-        started++;
-        if (body) {
-          socket.cork();
-          socket.write(head);
-          socket.write(body);
-          socket.uncork();
-        } else socket.write(head);
-      };
-      socket.on('error', reject);
-      socket.on('data', (chunk) => {
-        pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
-        for (;;) {
-          const end = pending.indexOf('\r\n\r\n');
-          if (end === -1) return;
-          const text = pending.toString('latin1', 0, end);
-          const m = /\r\ncontent-length:\s*(\d+)/i.exec(text);
-          const total = end + 4 + (m ? Number(m[1]) : 0);
-          if (pending.length < total) return;
-          if (text.slice(9, 12) !== '200') errors++;
-          pending = pending.length === total ? EMPTY : pending.subarray(total);
-          if (++done === requests) return finish();
-          if (started < requests) send();
-        }
-      });
-      send();
-    }
-  });
-}
 
 const EMPTY = Buffer.alloc(0);
 
@@ -218,18 +165,7 @@ function wrk(address, seconds) {
 // ---------------------------------------------------------------------------------------------
 // The run
 
-async function startChild(kind, address) {
-  const proc = spawn(process.execPath, [fileURLToPath(import.meta.url), '--child', kind, address], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const bound = await new Promise((resolve, reject) => {
-    let out = '';
-    proc.stdout.on('data', (d) => {
-      out += d;
-      if (out.includes('\n')) resolve(out.trim());
-    });
-    proc.once('exit', (code) => reject(new Error(`${kind} server exited with ${code}`)));
-  });
-  return { bound, stop: () => new Promise((resolve) => (proc.once('exit', resolve), proc.kill('SIGTERM'))) };
-}
+const startChild = (kind, address) => startChildOf(fileURLToPath(import.meta.url), kind, address);
 
 async function best(runs, fn) {
   // The best of a few runs: the machine is shared, and noise only ever slows a run down.
