@@ -101,6 +101,10 @@ export function prepareServer(server, { run, port, modules = [], snippet }) {
  * Returns { child, output(), stop() }; stop() signals the whole group and waits for the exit.
  */
 export function startProcess(command, args, { cwd, env, shell = false } = {}) {
+  // A shell command is exec'ed, so that the process we signal and wait for is the program itself:
+  // a shell left as the group leader would die at once on SIGTERM, and the group SIGKILL that
+  // follows would cut the program's graceful stop short.
+  if (shell && !/^\s*exec\s/.test(command)) command = `exec ${command}`;
   const child = spawn(command, args, { cwd, env, shell, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   live.add(child);
   child.once('exit', () => live.delete(child));
