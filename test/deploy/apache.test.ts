@@ -1,0 +1,12 @@
+// docs/deployment/apache.md: every Apache recipe in examples/deploy, run by a real Apache 2.4
+// (Debian's apache2, prefork MPM, children running as nobody).
+import { expect, it } from 'vitest';
+import { describeRecipe } from './checks.js';
+
+describeRecipe('apache-proxy-fcgi-tcp', 'apache', (r) => {
+  it('redirects the mount point without its slash to /app/', async () => {
+    const res = await fetch(`${r().url}/app`, { redirect: 'manual' });
+    expect(res.status).toBe(301);
+    expect(res.headers.get('location')).toBe(`${r().url}/app/`);
+  });
+});
