@@ -1,6 +1,6 @@
 // docs/deployment/apache.md: every Apache recipe in examples/deploy, run by a real Apache 2.4
 // (Debian's apache2, prefork MPM, children running as nobody).
-import { statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { expect, it } from 'vitest';
 import { describeRecipe } from './checks.js';
 
@@ -17,3 +17,43 @@ describeRecipe('apache-proxy-fcgi-unix', 'apache', (r) => {
     expect(statSync(`${r().run}/app.sock`).mode & 0o777).toBe(0o666);
   });
 });
+
+describeRecipe('apache-fcgid', 'apache', (r) => {
+  it('runs dispatch.fcgi as the user Apache children run as (nobody), not as the one who started Apache', async () => {
+    await fetch(`${r().url}/hello`);
+    const uids = processesOf(r().server!.child.pid!, 'production.ini').map((pid) => uidOf(pid));
+    expect(uids.length, r().logs()).toBeGreaterThan(0);
+    expect(new Set(uids)).toEqual(new Set([NOBODY_UID]));
+  });
+
+  it('still answers a URL that names /dispatch.fcgi, and links from it leave the script out', async () => {
+    const res = await fetch(`${r().url}/dispatch.fcgi/links`);
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { home: string }).home).toBe('/');
+  });
+});
+
+// The uid Debian's Apache runs its children as here (User nobody in servers.mjs).
+const NOBODY_UID = Number(/^nobody:[^:]*:(\d+):/m.exec(readFileSync('/etc/passwd', 'utf8'))?.[1]);
+
+// Processes in process group `pgid` whose command line contains `needle` (Linux /proc).
+function processesOf(pgid: number, needle: string): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // Fields after the command name (in parentheses): state ppid pgrp ...
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[2]) !== pgid) continue;
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(needle)) out.push(Number(entry));
+    } catch {
+      // The process exited while we looked.
+    }
+  }
+  return out;
+}
+
+function uidOf(pid: number): number {
+  return Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+}
