@@ -2,7 +2,8 @@
 // (Debian's apache2, prefork MPM, children running as nobody).
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { expect, it } from 'vitest';
-import { describeRecipe } from './checks.js';
+import { freePort, removeTempDir, startApache } from '../helpers/peers.js';
+import { describeRecipe, observe } from './checks.js';
 
 describeRecipe('apache-proxy-fcgi-tcp', 'apache', (r) => {
   it('redirects the mount point without its slash to /app/', async () => {
@@ -30,6 +31,27 @@ describeRecipe('apache-fcgid', 'apache', (r) => {
     const res = await fetch(`${r().url}/dispatch.fcgi/links`);
     expect(res.status).toBe(200);
     expect(((await res.json()) as { home: string }).home).toBe('/');
+  });
+});
+
+describeRecipe('apache-proxy-scgi', 'apache', (r) => {
+  // Apache's own way to split, proxy-scgi-pathinfo, sends PATH_INFO still percent-encoded and then
+  // cannot remove it from SCRIPT_NAME; REQUEST_URI is right, so the recipe splits in nsgi instead.
+  it('would get an encoded PATH_INFO from proxy-scgi-pathinfo, which the recipe\'s fixer overrides', async () => {
+    const port = await freePort();
+    const peer = await startApache(port, ['proxy', 'proxy_scgi', 'setenvif'], () => `SetEnvIf Request_URI . proxy-scgi-pathinfo\nProxyPass "/app/" "scgi://${r().backends[0]!.listen}/"\n`);
+    try {
+      expect(await observe({ ...r(), url: `http://127.0.0.1:${port}` }, '/app/env/a%20b')).toEqual({
+        request: '/app/env/a%20b',
+        sentScriptName: '/app/env/a b',
+        sentPathInfo: '/env/a%20b',
+        scriptName: '/app',
+        pathInfo: '/env/a b',
+      });
+    } finally {
+      await peer.stop();
+      removeTempDir(peer.dir);
+    }
   });
 });
 
