@@ -55,6 +55,14 @@ describeRecipe('apache-proxy-scgi', 'apache', (r) => {
   });
 });
 
+describeRecipe('apache-cgi', 'apache', (r) => {
+  it('redirects the folder without its slash to /app/ (mod_dir, a real folder on disk)', async () => {
+    const res = await fetch(`${r().url}/app`, { redirect: 'manual' });
+    expect(res.status).toBe(301);
+    expect(res.headers.get('location')).toBe(`${r().url}/app/`);
+  });
+});
+
 // The uid Debian's Apache runs its children as here (User nobody in servers.mjs).
 const NOBODY_UID = Number(/^nobody:[^:]*:(\d+):/m.exec(readFileSync('/etc/passwd', 'utf8'))?.[1]);
 
