@@ -63,6 +63,18 @@ describeRecipe('apache-cgi', 'apache', (r) => {
   });
 });
 
+describeRecipe('apache-proxy-http', 'apache', (r) => {
+  it("gives the app the visitor's host, not nsgi's own address", async () => {
+    const env = (await (await fetch(`${r().url}/app/env`)).json()) as Record<string, string>;
+    expect({ host: env.HTTP_HOST, scheme: env['wsgi.url_scheme'], remote: env.REMOTE_ADDR }).toEqual({ host: new URL(r().url).host, scheme: 'http', remote: '127.0.0.1' });
+  });
+
+  it('ignores an X-Forwarded-Prefix the client sends (Apache replaces it)', async () => {
+    const res = await fetch(`${r().url}/app/links`, { headers: { 'X-Forwarded-Prefix': '/evil' } });
+    expect(((await res.json()) as { home: string }).home).toBe('/app/');
+  });
+});
+
 // The uid Debian's Apache runs its children as here (User nobody in servers.mjs).
 const NOBODY_UID = Number(/^nobody:[^:]*:(\d+):/m.exec(readFileSync('/etc/passwd', 'utf8'))?.[1]);
 
