@@ -11,6 +11,12 @@ describeRecipe('apache-proxy-fcgi-tcp', 'apache', (r) => {
     expect(res.status).toBe(301);
     expect(res.headers.get('location')).toBe(`${r().url}/app/`);
   });
+
+  it('keeps connections to nsgi open between requests (enablereuse=on)', async () => {
+    for (let i = 0; i < 5; i++) await (await fetch(`${r().url}/app/hello`)).text();
+    // Without reuse each request's connection is closed when it ends, and none is left open.
+    expect(establishedOn(Number(r().vars.BACKEND_PORT))).toBeGreaterThan(0);
+  });
 });
 
 describeRecipe('apache-proxy-fcgi-unix', 'apache', (r) => {
@@ -98,4 +104,14 @@ function processesOf(pgid: number, needle: string): number[] {
 
 function uidOf(pid: number): number {
   return Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+}
+
+// How many TCP connections on 127.0.0.1:port are established, from nsgi's side (Linux /proc/net/tcp).
+function establishedOn(port: number): number {
+  const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  return readFileSync('/proc/net/tcp', 'utf8')
+    .split('\n')
+    .slice(1)
+    .map((line) => line.trim().split(/\s+/))
+    .filter((f) => f[1] === local && f[3] === '01').length;
 }
