@@ -17,6 +17,29 @@ describeRecipe('apache-proxy-fcgi-tcp', 'apache', (r) => {
     // Without reuse each request's connection is closed when it ends, and none is left open.
     expect(establishedOn(Number(r().vars.BACKEND_PORT))).toBeGreaterThan(0);
   });
+
+  // The other ways to point mod_proxy_fcgi at nsgi, each in a second Apache in front of this
+  // recipe's nsgi (which has no fixer, so the app sees what Apache sent): why apache.conf reads as
+  // it does. BACKEND stands for fcgi://127.0.0.1:BACKEND_PORT.
+  it.each([
+    { how: 'ProxyPass alone', config: 'ProxyPass "/app/" "BACKEND/"', request: '/app/env/a%20b', sent: ['/app/env/a b', ''] },
+    { how: 'proxy-fcgi-pathinfo=1', config: 'SetEnvIf Request_URI . proxy-fcgi-pathinfo=1\nProxyPass "/app/" "BACKEND/"', request: '/app/env/a%20b', sent: ['/app/env/a b', '/env/a%20b'] },
+    { how: 'proxy-fcgi-pathinfo=full', config: 'SetEnvIf Request_URI . proxy-fcgi-pathinfo=full\nProxyPass "/app/" "BACKEND/"', request: '/app/env/a%20b', sent: ['/app/env/a b', ''] },
+    { how: 'SetEnv (too late) instead of SetEnvIf', config: 'SetEnv proxy-fcgi-pathinfo unescape\nProxyPass "/app/" "BACKEND/"', request: '/app/env/a%20b', sent: ['/app/env/a b', ''] },
+    { how: 'ProxyFCGIBackendType GENERIC', config: 'ProxyFCGIBackendType GENERIC\nProxyPass "/app/" "BACKEND/"', request: '/app/env/a%20b', sent: ['/app/env/a b', ''] },
+    { how: 'SetHandler at a two-segment mount', config: '<Location "/my/app/">\n  SetHandler "proxy:BACKEND"\n</Location>', request: '/my/app/env/x', sent: ['/my', '/app/env/x'] },
+  ])('with $how, Apache sends $sent for $request', async ({ config, request, sent }) => {
+    const port = await freePort();
+    const backend = `fcgi://127.0.0.1:${r().vars.BACKEND_PORT}`;
+    const peer = await startApache(port, ['proxy', 'proxy_fcgi', 'setenvif', 'env'], () => `${config.replaceAll('BACKEND', backend)}\n`);
+    try {
+      const seen = await observe({ ...r(), url: `http://127.0.0.1:${port}` }, request);
+      expect([seen.sentScriptName, seen.sentPathInfo], peer.read('error.log')).toEqual(sent);
+    } finally {
+      await peer.stop();
+      removeTempDir(peer.dir);
+    }
+  });
 });
 
 describeRecipe('apache-proxy-fcgi-unix', 'apache', (r) => {
