@@ -4,7 +4,6 @@
 // FastCGI with and without keep-conn): the driver must refuse it with a typed error on wsgi.errors
 // and answer a plain 500, and nothing of the injected text may reach the client.
 // Request-side checks of the HTTP transport (node:http's parser) are at the end, over raw sockets.
-import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adapters } from '../conformance/adapters/index.js';
 import type { Running } from '../conformance/adapters/types.js';
@@ -12,6 +11,7 @@ import { createHTTPServer } from '../../src/http/server.js';
 import type { NsgiServer } from '../../src/server.js';
 import type { App } from '../../src/types.js';
 import app, { INJECTIONS, MARKER } from './apps/hostile.js';
+import { quietErrors, rawTCP as rawHTTP } from './helpers.js';
 
 const CASES = Object.entries(INJECTIONS).map(([name, [, , code]]) => ({ name, code }));
 
@@ -39,7 +39,7 @@ describe('response head injection on the raw HTTP wire', () => {
   let server: NsgiServer;
   let port: number;
   beforeAll(async () => {
-    server = createHTTPServer(app, { errors: { write: () => true } as unknown as NodeJS.WritableStream });
+    server = createHTTPServer(app, { errors: quietErrors, logger: { error() {} } });
     port = Number((await server.listen('127.0.0.1:0')).split(':').pop());
   });
   afterAll(() => server.close(1000));
@@ -67,7 +67,7 @@ describe('request framing on the HTTP transport', () => {
     return [`read ${n} bytes; CONTENT_LENGTH=${environ.CONTENT_LENGTH ?? '-'}`];
   };
   beforeAll(async () => {
-    server = createHTTPServer(counting, { errors: { write: () => true } as unknown as NodeJS.WritableStream });
+    server = createHTTPServer(counting, { errors: quietErrors, logger: { error() {} } });
     port = Number((await server.listen('127.0.0.1:0')).split(':').pop());
   });
   afterAll(() => server.close(1000));
@@ -107,19 +107,3 @@ describe('request framing on the HTTP transport', () => {
     expect(raw).not.toContain('read ');
   });
 });
-
-/** Sends `request` on a fresh connection and resolves with every byte received until the server closes (or 2 s). */
-export function rawHTTP(port: number, request: string | Buffer): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    const socket = connect(port, '127.0.0.1');
-    const timer = setTimeout(() => socket.destroy(), 2000);
-    socket.on('data', (d: Buffer) => chunks.push(d));
-    socket.on('error', (err: NodeJS.ErrnoException) => (err.code === 'ECONNRESET' ? undefined : reject(err)));
-    socket.on('close', () => {
-      clearTimeout(timer);
-      resolve(Buffer.concat(chunks));
-    });
-    socket.write(typeof request === 'string' ? Buffer.from(request, 'latin1') : request);
-  });
-}
