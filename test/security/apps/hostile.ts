@@ -3,7 +3,9 @@
 // memory, HTTP, FastCGI and SCGI adapters and through the CLI (tsx) for CGI.
 //
 //   /inject/<case>   startResponse with the status and headers of INJECTIONS[<case>]
-//   /env             the request's HTTP_PROXY and the process's HTTP_PROXY/http_proxy, as JSON
+//   /env             the request's HTTP_PROXY, the process's HTTP_PROXY/http_proxy, and what a child
+//                    process the app spawns inherits (curl, git, a package manager...), as JSON
+import { spawnSync } from 'node:child_process';
 import type { App, HeaderList } from '../../../src/types.js';
 
 /** The marker every injection tries to smuggle onto the wire as a header of its own. */
@@ -40,6 +42,7 @@ const app: App = (environ, startResponse) => {
       request: environ.HTTP_PROXY ?? null,
       processUpper: process.env.HTTP_PROXY ?? null,
       processLower: process.env.http_proxy ?? null,
+      child: spawnSync('sh', ['-c', 'printf %s "${HTTP_PROXY-unset}"'], { encoding: 'utf8' }).stdout,
     });
     startResponse('200 OK', [['Content-Type', 'application/json']]);
     return [body];
