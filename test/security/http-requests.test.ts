@@ -2,6 +2,7 @@
 // through a proxy), so the environ must hold what the socket says, not what the request claims:
 // REMOTE_ADDR is the peer address, header names that would alias another header are dropped, and
 // a proxy's appended headers cannot be pushed out of the request by a flood of client headers.
+import type { Server as HTTPServer } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHTTPServer } from '../../src/http/server.js';
 import { ProxyFix } from '../../src/middleware/proxy-fix.js';
@@ -93,7 +94,8 @@ describe('the HTTP transport trusts the socket, not the request', () => {
 
   it('keeps a proxy-appended X-Forwarded-For when the server keeps every header (the fix above)', async () => {
     // Shows the fix works: the same request against a server with no header-count cut.
-    behindProxy.server.maxHeadersCount = 0;
+    const http = behindProxy.server as HTTPServer;
+    http.maxHeadersCount = 0;
     try {
       let flood = '';
       for (let i = 0; i < 1100; i++) flood += `a${i}:b\r\n`;
@@ -101,7 +103,7 @@ describe('the HTTP transport trusts the socket, not the request', () => {
       expect(seen?.REMOTE_ADDR).toBe('10.0.0.1');
       expect(seen?.headers).toBeGreaterThan(1100);
     } finally {
-      behindProxy.server.maxHeadersCount = null as unknown as number;
+      http.maxHeadersCount = null as unknown as number; // node's default (2000 raw entries)
     }
   });
 });
