@@ -61,7 +61,7 @@ describe.each([
   it('replace a stale socket file left by a crashed run', async () => {
     const path = fresh();
     // A socket file nobody accepts on, as a crashed process leaves it (bound, process gone).
-    spawnSync('python3', ['-c', 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])', path]);
+    spawnSync(process.execPath, ['-e', "require('net').createServer().listen(process.argv[1], () => process.kill(process.pid, 'SIGKILL'))", path]);
     expect(lstatSync(path).isSocket()).toBe(true);
     const server = create(app, quiet);
     running.push(server);
