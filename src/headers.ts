@@ -24,11 +24,14 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // Field values: no CR, LF or NUL (the response-splitting bytes), no other control byte but TAB,
 // and nothing beyond Latin-1: a head is bytes, and every adapter writes it as Latin-1.
 const BAD_VALUE = /[\0-\x08\x0a-\x1f\x7f\u0100-\uffff]/;
-const STATUS = /^([1-9][0-9][0-9]) ([^\0-\x08\x0a-\x1f\x7f]*)$/;
+// The reason phrase: Latin-1 text without control bytes but TAB. Beyond U+00FF a character would not
+// survive the Latin-1 head: U+010D U+010A would go out as CR LF and split the response.
+const STATUS = /^([1-9][0-9][0-9]) ([^\0-\x08\x0a-\x1f\x7f\u0100-\uffff]*)$/;
 
 /**
  * Parses `"200 OK"` into code and reason. Throws `NSGI_ERR_INVALID_STATUS`
- * unless it is three digits, a space, and a reason free of control characters.
+ * unless it is three digits, a space, and a reason of Latin-1 characters free
+ * of control characters (a wider character would be cut to its low byte on the wire).
  */
 export function parseStatus(status: unknown): Status {
   if (typeof status !== 'string') {

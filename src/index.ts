@@ -41,7 +41,7 @@ export { CGIResponseParser, type CGIHead, type CGIResponseParserOptions } from '
 export { createSCGIServer, type SCGIServerOptions } from './scgi/server.js';
 export { SCGIHeaderParser, encodeSCGIHeader, type SCGIHeaderParserOptions, type SCGIRequestHead } from './scgi/parser.js';
 export { SCGIClient, type SCGIClientOptions, type SCGIRequest, type SCGIResponse } from './scgi/client.js';
-export { runCGI, type CGIOptions } from './cgi/run.js';
+export { runCGI, removeRequestProxyVariable, type CGIOptions } from './cgi/run.js';
 export { fromNodeHandler, type NodeHandler, type FromNodeHandlerOptions } from './bridges/node.js';
 export { fromFetchHandler, toFetchHandler, type FetchHandler, type FromFetchHandlerOptions, type ToFetchHandlerOptions } from './bridges/fetch.js';
 export { createFastCGIServer, type FastCGIServerOptions } from './fastcgi/server.js';

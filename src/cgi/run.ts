@@ -11,6 +11,18 @@
  * `wsgi.run_once` true, `wsgi.multithread` false and `wsgi.multiprocess` true
  * (as wsgiref's `CGIHandler`); the response by the shared `runApp`.
  *
+ * httpoxy (CVE-2016-5385 and kin): a CGI server turns every request header
+ * into an `HTTP_*` variable of the script's environment, so a request with a
+ * `Proxy:` header puts `HTTP_PROXY` in `process.env`, where HTTP client
+ * libraries (axios, got, request, `proxy-from-env`, curl run as a child) take
+ * it for the outgoing proxy: the client would choose where the app's own
+ * requests go. When it reads `process.env`, `runCGI` keeps the header in the
+ * environ (`environ.HTTP_PROXY`, as every other header) and deletes
+ * `HTTP_PROXY` from `process.env` before the app runs. Under CGI that variable
+ * can only be the request's; configure a proxy with lower-case `http_proxy`,
+ * which no header can produce. {@link removeRequestProxyVariable} does the same
+ * for a loader that must scrub before the app module is imported.
+ *
  * @example
  * ```ts
  * #!/usr/bin/env node
@@ -56,6 +68,8 @@ export async function runCGI(app: App, options: CGIOptions = {}): Promise<number
     const value = env[name];
     if (typeof value === 'string') vars[name] = value;
   }
+  // httpoxy: the request's Proxy header stays in the environ, never in the process environment.
+  if (env === process.env) removeRequestProxyVariable();
   const controller = new AbortController();
   // The web server closed our stdout (its client went away): stop the app.
   const onGone = (): void => {
@@ -85,6 +99,28 @@ export async function runCGI(app: App, options: CGIOptions = {}): Promise<number
     if (!input.destroyed && length > 0) input.destroy();
   }
   return outcome === 'complete' && !controller.signal.aborted ? 0 : 1;
+}
+
+/**
+ * Deletes `HTTP_PROXY` from `process.env` and returns what it held. Under CGI
+ * the variable is the request's `Proxy:` header (RFC 3875 §4.1.18), never
+ * configuration, and left there it would steer the outgoing requests of any
+ * HTTP client that honours it (httpoxy). `runCGI` calls it when it reads
+ * `process.env`; call it yourself before importing an app whose modules read
+ * the proxy settings when they load.
+ *
+ * @example
+ * ```ts
+ * import { removeRequestProxyVariable, runCGI } from 'nsgi';
+ * removeRequestProxyVariable();
+ * const { default: app } = await import('./app.mjs');
+ * process.exitCode = await runCGI(app);
+ * ```
+ */
+export function removeRequestProxyVariable(): string | undefined {
+  const value = process.env.HTTP_PROXY;
+  delete process.env.HTTP_PROXY;
+  return value;
 }
 
 // RFC 3875 §4.1.2: CONTENT_LENGTH absent means no body. A malformed one is treated as none, not guessed at.

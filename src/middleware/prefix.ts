@@ -6,20 +6,29 @@
  * but forwards to it at `/`, the gateway has no way to tell the app its mount
  * point, so every URL the app builds misses `/james`. This middleware sets
  * `SCRIPT_NAME` to the prefix (and strips the prefix from `PATH_INFO` when
- * the proxy forwarded it), and, as PasteDeploy does, translates the
- * `X-Forwarded-*` headers the proxy adds into the CGI keys they stand for.
+ * the proxy forwarded it), and, when asked (`translateForwardedServer: true`,
+ * PasteDeploy's default), translates the `X-Forwarded-*` headers the proxy
+ * adds into the CGI keys they stand for.
  *
- * One deliberate fix over PasteDeploy: the prefix is stripped only at a
+ * A deliberate change from PasteDeploy: the `X-Forwarded-*` translation is
+ * off unless asked for. Behind a web server speaking FastCGI, SCGI or CGI
+ * (which passes every request header through as `HTTP_*`, and sets no
+ * `X-Forwarded-*` of its own) these headers can only come from the client,
+ * and with Paste's default a bare `PrefixMiddleware({ prefix: '/' })` let any
+ * client choose `REMOTE_ADDR` and `HTTP_HOST` (password-reset links to the
+ * attacker's host). Another: the prefix is stripped only at a
  * path-segment boundary, so prefix `/james` leaves `/jamesbond` alone (Paste's
  * regular expression turned it into `bond`). And a small one: `forcePort: ''`
  * picks the default port of the final scheme, so `scheme: 'https'` gives 443.
  *
- * Production caveat: the `X-Forwarded-*` headers are trusted as sent. Use it
- * only behind a proxy that overwrites them; otherwise any client can choose
- * its `REMOTE_ADDR` and host. {@link ProxyFix} trusts a counted number of hops
- * instead.
+ * Production caveat: with `translateForwardedServer: true` the
+ * `X-Forwarded-*` headers are trusted as sent, and the first (leftmost) item
+ * of each list is taken: the one a client writes when a proxy appends. Turn
+ * it on only behind a proxy that overwrites them; otherwise any client can
+ * choose its `REMOTE_ADDR` and host. {@link ProxyFix} trusts a counted number
+ * of hops from the right instead.
  *
- * Reads `PATH_INFO`, `HTTP_X_FORWARDED_SERVER`, `HTTP_X_FORWARDED_HOST`,
+ * Reads `PATH_INFO` and, when translating, `HTTP_X_FORWARDED_SERVER`, `HTTP_X_FORWARDED_HOST`,
  * `HTTP_X_FORWARDED_FOR`, `HTTP_X_FORWARDED_SCHEME`, `HTTP_X_FORWARDED_PROTO`,
  * `HTTP_HOST`, `wsgi.url_scheme`. Writes `SCRIPT_NAME`, `PATH_INFO`, and when
  * translating `SERVER_NAME`, `HTTP_HOST`, `REMOTE_ADDR`, `wsgi.url_scheme`,
@@ -37,7 +46,10 @@ import { deleteEnv, firstItem, hasPathPrefix, isValidHost, normalizeMount, parse
 export interface PrefixOptions {
   /** The URL prefix the app is published under; `/` means the root (default: `/`). */
   prefix?: string;
-  /** Translate `X-Forwarded-Server`, `-Host`, `-For`, `-Scheme` and `-Proto` (default: `true`). */
+  /**
+   * Translate `X-Forwarded-Server`, `-Host`, `-For`, `-Scheme` and `-Proto`, trusted as sent
+   * (default: `false`; PasteDeploy's default is `true`, see the module notes).
+   */
   translateForwardedServer?: boolean;
   /**
    * Rewrite `SERVER_PORT` and the port in `HTTP_HOST`: a port number, or the
@@ -60,7 +72,7 @@ export interface PrefixOptions {
  */
 export function PrefixMiddleware(options: PrefixOptions = {}): Middleware {
   const prefix = normalizeMount(options.prefix ?? '/', 'prefix: prefix');
-  const translate = options.translateForwardedServer ?? true;
+  const translate = options.translateForwardedServer ?? false;
   const forcePort = options.forcePort === undefined || options.forcePort === null ? undefined : String(options.forcePort).trim();
   if (forcePort !== undefined && forcePort !== '' && !/^\d{1,5}$/.test(forcePort)) {
     throw new ConfigError('NSGI_ERR_MIDDLEWARE_OPTION', `prefix: forcePort must be a port number or "", got ${describe(options.forcePort)}`);

@@ -27,26 +27,26 @@ const cases: Case[] = [
   { name: 'replaces the SCRIPT_NAME the server sent, as Paste does', options: { prefix: '/james' }, request: { path: '/x', scriptName: '/app' }, expect: { SCRIPT_NAME: '/james', PATH_INFO: '/x' } },
   {
     name: 'translates X-Forwarded-Server into SERVER_NAME and HTTP_HOST (first item)',
-    options: {},
+    options: { translateForwardedServer: true },
     request: { headers: { Host: 'backend:8000', 'X-Forwarded-Server': 'example.com, proxy2.internal' } },
     expect: { SERVER_NAME: 'example.com', HTTP_HOST: 'example.com', forwarded: [] },
   },
-  { name: 'translates X-Forwarded-Host into HTTP_HOST (first item)', options: {}, request: { headers: { Host: 'backend', 'X-Forwarded-Host': 'www.example.com:8443, b' } }, expect: { HTTP_HOST: 'www.example.com:8443', SERVER_NAME: 'backend' } },
-  { name: 'translates X-Forwarded-For into REMOTE_ADDR (first item)', options: {}, request: { headers: { 'X-Forwarded-For': '203.0.113.7, 10.0.0.1' } }, expect: { REMOTE_ADDR: '203.0.113.7' } },
-  { name: 'translates X-Forwarded-Proto into the scheme and HTTPS', options: {}, request: { headers: { 'X-Forwarded-Proto': 'https' } }, expect: { 'wsgi.url_scheme': 'https', HTTPS: 'on' } },
-  { name: 'prefers X-Forwarded-Scheme over X-Forwarded-Proto', options: {}, request: { headers: { 'X-Forwarded-Scheme': 'https', 'X-Forwarded-Proto': 'http' } }, expect: { 'wsgi.url_scheme': 'https', forwarded: [] } },
-  { name: 'ignores a scheme that is neither http nor https', options: {}, request: { headers: { 'X-Forwarded-Proto': 'gopher' } }, expect: { 'wsgi.url_scheme': 'http' } },
-  { name: 'ignores a forwarded host with a slash (no header injection into URLs)', options: {}, request: { headers: { Host: 'backend', 'X-Forwarded-Host': 'evil.example/path' } }, expect: { HTTP_HOST: 'backend' } },
+  { name: 'translates X-Forwarded-Host into HTTP_HOST (first item)', options: { translateForwardedServer: true }, request: { headers: { Host: 'backend', 'X-Forwarded-Host': 'www.example.com:8443, b' } }, expect: { HTTP_HOST: 'www.example.com:8443', SERVER_NAME: 'backend' } },
+  { name: 'translates X-Forwarded-For into REMOTE_ADDR (first item)', options: { translateForwardedServer: true }, request: { headers: { 'X-Forwarded-For': '203.0.113.7, 10.0.0.1' } }, expect: { REMOTE_ADDR: '203.0.113.7' } },
+  { name: 'translates X-Forwarded-Proto into the scheme and HTTPS', options: { translateForwardedServer: true }, request: { headers: { 'X-Forwarded-Proto': 'https' } }, expect: { 'wsgi.url_scheme': 'https', HTTPS: 'on' } },
+  { name: 'prefers X-Forwarded-Scheme over X-Forwarded-Proto', options: { translateForwardedServer: true }, request: { headers: { 'X-Forwarded-Scheme': 'https', 'X-Forwarded-Proto': 'http' } }, expect: { 'wsgi.url_scheme': 'https', forwarded: [] } },
+  { name: 'ignores a scheme that is neither http nor https', options: { translateForwardedServer: true }, request: { headers: { 'X-Forwarded-Proto': 'gopher' } }, expect: { 'wsgi.url_scheme': 'http' } },
+  { name: 'ignores a forwarded host with a slash (no header injection into URLs)', options: { translateForwardedServer: true }, request: { headers: { Host: 'backend', 'X-Forwarded-Host': 'evil.example/path' } }, expect: { HTTP_HOST: 'backend' } },
   {
-    name: 'leaves the X-Forwarded-* headers alone with translateForwardedServer: false',
-    options: { translateForwardedServer: false },
+    name: 'leaves the X-Forwarded-* headers alone by default (translateForwardedServer: false)',
+    options: {},
     request: { headers: { Host: 'backend', 'X-Forwarded-Host': 'example.com', 'X-Forwarded-For': '203.0.113.7' } },
     expect: { HTTP_HOST: 'backend', REMOTE_ADDR: '127.0.0.1', forwarded: ['HTTP_X_FORWARDED_FOR', 'HTTP_X_FORWARDED_HOST'] },
   },
   { name: 'forcePort rewrites SERVER_PORT and the port of HTTP_HOST', options: { forcePort: 8080 }, request: { headers: { Host: 'example.com:80' } }, expect: { HTTP_HOST: 'example.com:8080', SERVER_PORT: '8080' } },
   { name: 'forcePort as a string works the same', options: { forcePort: '8443' }, request: { headers: { Host: 'example.com' } }, expect: { HTTP_HOST: 'example.com:8443', SERVER_PORT: '8443' } },
   { name: 'forcePort "" drops the port and uses the http default', options: { forcePort: '' }, request: { headers: { Host: 'example.com:8000' } }, expect: { HTTP_HOST: 'example.com', SERVER_PORT: '80' } },
-  { name: 'forcePort "" uses 443 once X-Forwarded-Proto made it https', options: { forcePort: '' }, request: { headers: { Host: 'example.com:8000', 'X-Forwarded-Proto': 'https' } }, expect: { HTTP_HOST: 'example.com', SERVER_PORT: '443' } },
+  { name: 'forcePort "" uses 443 once X-Forwarded-Proto made it https', options: { forcePort: '', translateForwardedServer: true }, request: { headers: { Host: 'example.com:8000', 'X-Forwarded-Proto': 'https' } }, expect: { HTTP_HOST: 'example.com', SERVER_PORT: '443' } },
   { name: 'forcePort "" uses 443 with scheme https (the final scheme)', options: { forcePort: '', scheme: 'https' }, request: { headers: { Host: 'example.com:8000' } }, expect: { HTTP_HOST: 'example.com', SERVER_PORT: '443', 'wsgi.url_scheme': 'https' } },
   { name: 'forcePort keeps an IPv6 host intact', options: { forcePort: 8080 }, request: { headers: { Host: '[::1]:8000' } }, expect: { HTTP_HOST: '[::1]:8080' } },
   { name: 'scheme is applied last, over X-Forwarded-Proto', options: { scheme: 'https' }, request: { headers: { 'X-Forwarded-Proto': 'http' } }, expect: { 'wsgi.url_scheme': 'https', HTTPS: 'on' } },
@@ -60,7 +60,7 @@ describe('PrefixMiddleware', () => {
   });
 
   it('records what it replaced under nsgi.orig, including the removed forwarded headers', async () => {
-    const got = await seen(PrefixMiddleware({ prefix: '/james' }), { path: '/james/x', scriptName: '/app', headers: { 'X-Forwarded-For': '203.0.113.7' } });
+    const got = await seen(PrefixMiddleware({ prefix: '/james', translateForwardedServer: true }), { path: '/james/x', scriptName: '/app', headers: { 'X-Forwarded-For': '203.0.113.7' } });
     expect(got['nsgi.orig']).toEqual({ PATH_INFO: '/james/x', SCRIPT_NAME: '/app', HTTP_X_FORWARDED_FOR: '203.0.113.7', REMOTE_ADDR: '127.0.0.1' });
   });
 
