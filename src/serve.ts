@@ -32,8 +32,8 @@ export const transports: Record<string, TransportFactory> = {
  * One-shot transports by name: they run a single request from the process
  * itself (CGI: environment and stdin) and resolve to an exit code.
  */
-export const oneShotTransports: Record<string, (app: App) => Promise<number>> = {
-  cgi: (app) => runCGI(app),
+export const oneShotTransports: Record<string, (app: App, env?: Record<string, string | undefined>) => Promise<number>> = {
+  cgi: (app, env) => runCGI(app, env === undefined ? {} : { env }),
 };
 
 /** Options of {@link serve}: one transport address, plus that transport's options. */

@@ -16,6 +16,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { buildApp, camelKey, readConfig, readServerSection, splitConfigUri, type DeployConfig, type ServerSection } from '../config/deploy.js';
+import { removeRequestProxyVariable } from '../cgi/run.js';
 import { ConfigError } from '../errors.js';
 import { parseAddress } from '../net/address.js';
 import { oneShotTransports, transports } from '../serve.js';
@@ -196,8 +197,13 @@ export async function serveCommand(argv: string[]): Promise<number> {
   if (chosen.kind === 'cgi') {
     const run = oneShotTransports.cgi;
     if (run === undefined) throw new ConfigError('NSGI_ERR_CONFIG', 'serve: the CGI transport is not available in this build');
+    // httpoxy: the request's Proxy header arrives as HTTP_PROXY in our environment. The environ
+    // keeps it (a copy taken here), but it leaves process.env before the app module loads, so
+    // that nothing configures an HTTP client from it at import time.
+    const requestEnv = { ...process.env };
+    removeRequestProxyVariable();
     const app: App = config ? await buildApp(config, appName) : await loadAppModule(spec, { factory: values.factory, cwd });
-    return run(app);
+    return run(app, requestEnv);
   }
   if (!(chosen.transport in transports)) throw new ConfigError('NSGI_ERR_CONFIG', `serve: the ${chosen.transport} transport is not available in this build`);
   parseAddress(chosen.address);

@@ -20,6 +20,7 @@ const CGI_ENV = { GATEWAY_INTERFACE: 'CGI/1.1', REQUEST_METHOD: 'GET', SCRIPT_NA
 interface Env {
   request: string | null;
   processUpper: string | null;
+  processAtImport: string | null;
   processLower: string | null;
   child: string;
 }
@@ -49,6 +50,12 @@ describe('httpoxy under CGI', () => {
     expect(body.request).toBe(EVIL);
     expect(body.processUpper).toBeNull();
     expect(body.child).toBe('unset');
+  });
+
+  it('removes HTTP_PROXY before the app module is even imported (nsgi serve --cgi)', async () => {
+    const { body } = await cgiProcess({ ...CGI_ENV, HTTP_PROXY: EVIL });
+    expect(body.processAtImport).toBeNull();
+    expect(body.request).toBe(EVIL);
   });
 
   it('leaves an operator-set lower-case http_proxy alone', async () => {

@@ -11,6 +11,9 @@ import type { App, HeaderList } from '../../../src/types.js';
 /** The marker every injection tries to smuggle onto the wire as a header of its own. */
 export const MARKER = 'X-Injected';
 
+// What a library that configures its HTTP client when imported would read (httpoxy at load time).
+const PROXY_AT_IMPORT = process.env.HTTP_PROXY ?? null;
+
 /** Hostile response heads: [status, headers, the error code the driver must report]. */
 export const INJECTIONS: Record<string, [string, HeaderList, string]> = {
   'status-crlf': [`200 OK\r\n${MARKER}: 1`, [], 'NSGI_ERR_INVALID_STATUS'],
@@ -41,6 +44,7 @@ const app: App = (environ, startResponse) => {
     const body = JSON.stringify({
       request: environ.HTTP_PROXY ?? null,
       processUpper: process.env.HTTP_PROXY ?? null,
+      processAtImport: PROXY_AT_IMPORT,
       processLower: process.env.http_proxy ?? null,
       child: spawnSync('sh', ['-c', 'printf %s "${HTTP_PROXY-unset}"'], { encoding: 'utf8' }).stdout,
     });
