@@ -3,7 +3,9 @@
 // (and what the stock fastcgi_params would send instead), uploads that nginx does not spool to
 // disk, the proxy headers only nginx can set, and a pool that loses no GET when a backend stops.
 import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { once } from 'node:events';
 import { request } from 'node:http';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
@@ -104,6 +106,43 @@ describeRecipe('nginx-failover', 'nginx', (r) => {
       seen.add(res.headers.get('x-upstream') ?? '');
     }
     expect([...seen].sort()).toEqual([`127.0.0.2:${r().vars.BACKEND_PORT}`, `127.0.0.3:${r().vars.BACKEND_PORT}`]);
+  });
+
+  it('retries a GET that a backend dropped mid-request, but not a POST', async () => {
+    // The first server is replaced by one that accepts, reads the request, and drops the
+    // connection (as a crash mid-request would); max_fails=0 keeps nginx sending it its share.
+    const crasher = createServer((socket) => socket.once('data', () => socket.destroy())).listen(0, '127.0.0.2');
+    await once(crasher, 'listening');
+    const crashAt = `127.0.0.2:${(crasher.address() as AddressInfo).port}`;
+    const variant = await startVariant(r(), (snippet) => {
+      const out = snippet.replace(/server 127\.0\.0\.2:\d+ [^;]*;/, `server ${crashAt} max_fails=0;`);
+      expect(out).not.toBe(snippet);
+      return out;
+    });
+    try {
+      const good = `127.0.0.3:${r().vars.BACKEND_PORT}`;
+      const tried = { get: [] as string[], post: [] as string[] };
+      for (let i = 0; i < 4; i++) {
+        const get = await fetch(`${variant.running.url}/hello?name=${i}`);
+        expect(get.status).toBe(200);
+        expect(await get.text()).toBe(`Hello, ${i}!\n`);
+        tried.get.push(get.headers.get('x-upstream')!);
+      }
+      for (let i = 0; i < 4; i++) {
+        const body = Buffer.alloc(1000, i);
+        const post = await fetch(`${variant.running.url}/upload`, { method: 'POST', body });
+        await post.arrayBuffer();
+        tried.post.push(`${post.status} ${post.headers.get('x-upstream')}`);
+      }
+      // Round robin sends about half of each to the crashing server: those GETs were retried on
+      // the good one ("A, B"), those POSTs answered 502 from it alone.
+      expect(tried.get, JSON.stringify(tried)).toContain(`${crashAt}, ${good}`);
+      expect(tried.post, JSON.stringify(tried)).toContain(`502 ${crashAt}`);
+      for (const p of tried.post) expect([`200 ${good}`, `502 ${crashAt}`]).toContain(p);
+    } finally {
+      await variant.stop();
+      crasher.close();
+    }
   });
 
   it('loses no GET when one backend stops gracefully (SIGTERM) under load', async () => {
