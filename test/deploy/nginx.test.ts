@@ -17,7 +17,20 @@ import { describeRecipe, expectTable, NSGI_FROM_SOURCE, observe, TABLE_REQUESTS,
 // nginx writes this (at level warn) each time it spools a request body to client_body_temp_path.
 const SPOOLED = 'a client request body is buffered to a temporary file';
 
-describeRecipe('nginx-unix', 'nginx');
+describeRecipe('nginx-unix', 'nginx', (r) => {
+  it('keeps its connection to nsgi open between requests (keepalive + fastcgi_keep_conn)', async () => {
+    for (let i = 0; i < 10; i++) await (await fetch(`${r().url}/hello?name=${i}`)).text();
+    // /proc/net/unix lists each end of a connection accepted on the socket with its path; state
+    // 03 is connected (01, with the listening flag, is the socket nsgi listens on). Without
+    // fastcgi_keep_conn nsgi closes each connection after its response and none is left.
+    const sock = `${r().run}/app.sock`;
+    const connected = readFileSync('/proc/net/unix', 'utf8')
+      .split('\n')
+      .filter((line) => line.endsWith(` ${sock}`) && line.split(/\s+/)[5] === '03');
+    expect(connected.length, 'connections to app.sock still open after 10 requests').toBeGreaterThan(0);
+    expect(connected.length).toBeLessThanOrEqual(8);
+  });
+});
 
 describeRecipe('nginx-tcp-app', 'nginx', (r) => {
   it('answers /app (no slash) with a redirect to /app/, from nginx itself', async () => {
@@ -74,6 +87,20 @@ describeRecipe('nginx-tcp-app', 'nginx', (r) => {
 });
 
 describeRecipe('nginx-scgi', 'nginx', (r) => {
+  it('gets the split from nginx instead with two scgi_param lines (the other fix)', async () => {
+    const fixed = await startVariant(r(), (snippet) => {
+      const out = snippet.replace('include /etc/nginx/scgi_params;', 'include /etc/nginx/scgi_params;\n        scgi_param SCRIPT_NAME "";\n        scgi_param PATH_INFO $uri;');
+      expect(out).not.toBe(snippet);
+      return out;
+    });
+    try {
+      const env = (await (await fetch(`${fixed.running.url}/env/a%20b`)).json()) as { sent: { SCRIPT_NAME: string; PATH_INFO: string } };
+      expect(env.sent).toEqual({ SCRIPT_NAME: '', PATH_INFO: '/env/a b' });
+    } finally {
+      await fixed.stop();
+    }
+  });
+
   it('gets no SCRIPT_NAME or PATH_INFO from scgi_params (the reason for the middleware)', async () => {
     const env = (await (await fetch(`${r().url}/env/x?y=1`)).json()) as { REQUEST_URI: string; sent: { SCRIPT_NAME: string; PATH_INFO: string } };
     expect(env.REQUEST_URI).toBe('/env/x?y=1');
