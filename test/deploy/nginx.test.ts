@@ -243,7 +243,13 @@ async function startVariant(base: RunningRecipe, edit: (snippet: string) => stri
   const run = mkdtempSync(join(tmpdir(), `nsgi-${base.recipe.name}-variant-`));
   const port = await freePort();
   const vars = { ...base.vars, RUN: run, PORT: port };
-  const snippet = edit(renderTemplate(readFileSync(join(base.recipe.here, base.recipe.config!), 'utf8'), vars));
+  let snippet: string;
+  try {
+    snippet = edit(renderTemplate(readFileSync(join(base.recipe.here, base.recipe.config!), 'utf8'), vars));
+  } catch (err) {
+    rmSync(run, { recursive: true, force: true });
+    throw err;
+  }
   const [command, args] = prepareServer('nginx', { run, port, snippet });
   const server = startProcess(command, args, { cwd: run });
   const logs = (): string => [server.output(), ...['error.log'].filter((f) => existsSync(join(run, f))).map((f) => readFileSync(join(run, f), 'utf8'))].join('\n');
