@@ -53,7 +53,7 @@ export async function startRecipe(name, options = {}) {
     DEPLOY: DEPLOY_DIR,
     NODE: process.execPath,
     NSGI: options.nsgi ?? DEFAULT_NSGI,
-    PORT: options.port ?? (await freePort()),
+    PORT: options.port === undefined ? await freePort() : await portMustBeFree(options.port),
     ...options.vars,
   };
   for (const extra of recipe.ports) vars[extra] ??= await freePort();
@@ -121,6 +121,16 @@ export function freePort(host = '127.0.0.1') {
       const { port } = s.address();
       s.close(() => resolve(port));
     });
+  });
+}
+
+// A taken port would let the wait below succeed against whatever else listens there, while the
+// web server itself failed to bind: refuse it up front.
+function portMustBeFree(port) {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', (err) => reject(new Error(`port ${port} on 127.0.0.1 is not free (${err.code}); pick another with --port`)));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(port)));
   });
 }
 
