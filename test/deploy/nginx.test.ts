@@ -75,7 +75,7 @@ describeRecipe('nginx-tcp-app', 'nginx', (r) => {
       return out;
     });
     try {
-      const up = await uploadWatchingSpool(buffered.running.url, '/app/upload', buffered.running.run);
+      const up = await uploadWatchingSpool(buffered.running.url, '/app/upload', buffered.running.run, 10_000);
       expect(up.status).toBe(200);
       expect(up.bytes).toBe(5 * 1024 * 1024);
       expect(up.spooledMidway.length, 'a temp file nginx held open while the upload was paused').toBeGreaterThan(0);
@@ -274,7 +274,7 @@ async function startVariant(base: RunningRecipe, edit: (snippet: string) => stri
  * nginx unlinks such a file as soon as it creates it, so it is found through /proc/PID/fd, not
  * in the folder.
  */
-function uploadWatchingSpool(url: string, path: string, run: string): Promise<{ status: number; bytes: number; spooledMidway: string[] }> {
+function uploadWatchingSpool(url: string, path: string, run: string, waitMs = 1500): Promise<{ status: number; bytes: number; spooledMidway: string[] }> {
   const total = 5 * 1024 * 1024;
   const chunk = Buffer.alloc(64 * 1024, 'nsgi');
   const spoolDir = join(run, 'client_body');
@@ -303,7 +303,8 @@ function uploadWatchingSpool(url: string, path: string, run: string): Promise<{ 
       };
       await send(3 * 1024 * 1024);
       // Give nginx time to read what was sent: a spooled body shows up as an open file within it.
-      const deadline = Date.now() + 1500;
+      // The control case waits longer: on a busy machine nginx may take a while to read the 3 MiB.
+      const deadline = Date.now() + waitMs;
       while ((spooledMidway = openFilesUnder(run, spoolDir)).length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       await send(total);
       req.end();
