@@ -2,7 +2,11 @@
 // (1.4.69 here), with the standard checks of checks.ts and what each recipe adds.
 import { readFileSync } from 'node:fs';
 import { expect, it } from 'vitest';
-import { describeRecipe } from './checks.js';
+import { LighttpdRootFix } from '../../src/middleware/lighttpd-root-fix.js';
+import { PrefixMiddleware } from '../../src/middleware/prefix.js';
+import type { Environ, Middleware } from '../../src/types.js';
+import { ROOT } from '../helpers/cli.js';
+import { describeRecipe, observe } from './checks.js';
 
 /** The parent pids of `pid`, nearest first, read from /proc. */
 function ancestors(pid: number): number[] {
@@ -43,5 +47,101 @@ describeRecipe('lighttpd-bin-path', 'lighttpd', (r) => {
     const bare = await fetch(`${r().url}/app`);
     expect(bare.status).toBe(200);
     expect(bare.headers.get('x-nsgi-script-name')).toBe('%2Fapp');
+  });
+});
+
+describeRecipe('lighttpd-root', 'lighttpd', (r) => {
+  it('LighttpdRootFix, not PrefixMiddleware({ prefix: "/" }): only it keeps the first segment', async () => {
+    // What lighttpd really sent for a root-mounted request, fed to both fixers.
+    const sent = await observe(r(), '/env/a%20b');
+    expect([sent.sentScriptName, sent.sentPathInfo]).toEqual(['/env', '/a b']);
+    const seen = (mw: Middleware): [unknown, unknown] => {
+      let got: [unknown, unknown] = ['', ''];
+      const environ = { SCRIPT_NAME: sent.sentScriptName, PATH_INFO: sent.sentPathInfo, 'wsgi.url_scheme': 'http', HTTP_HOST: 'x' } as unknown as Environ;
+      mw((e) => {
+        got = [e.SCRIPT_NAME, e.PATH_INFO];
+        return [];
+      })(environ, () => () => {});
+      return got;
+    };
+    expect(seen(LighttpdRootFix())).toEqual(['', '/env/a b']);
+    // PrefixMiddleware sets SCRIPT_NAME "" and drops what lighttpd moved into SCRIPT_NAME.
+    expect(seen(PrefixMiddleware({ prefix: '/' }))).toEqual(['', '/a b']);
+  });
+
+  it('the site root itself: lighttpd sends SCRIPT_NAME "/", the app sees "" and "/"', async () => {
+    const o = await observe(r(), '/');
+    expect(o).toMatchObject({ sentScriptName: '/', sentPathInfo: '', scriptName: '', pathInfo: '/' });
+  });
+});
+
+describeRecipe('lighttpd-alias', 'lighttpd', (r) => {
+  it('lighttpd serves /static/ itself; the app never sees it', async () => {
+    const res = await fetch(`${r().url}/static/hello.txt`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-nsgi-script-name')).toBeNull();
+    expect(res.headers.get('server')).toMatch(/^lighttpd\//);
+    // A file lighttpd does not have under the alias is lighttpd's 404, not the app's.
+    const missing = await fetch(`${r().url}/static/nothing.txt`);
+    expect(missing.status).toBe(404);
+    expect(missing.headers.get('x-nsgi-script-name')).toBeNull();
+  });
+});
+
+describeRecipe('lighttpd-static-alias', 'lighttpd', (r) => {
+  it('nsgi serves /static/ (StaticAlias), with its caching headers and ranges', async () => {
+    const res = await fetch(`${r().url}/static/hello.txt`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('cache-control')).toBe('public, max-age=86400');
+    expect(res.headers.get('etag')).toBeTruthy();
+    const etag = res.headers.get('etag')!;
+    await res.arrayBuffer();
+    const again = await fetch(`${r().url}/static/hello.txt`, { headers: { 'if-none-match': etag } });
+    expect(again.status).toBe(304);
+    const part = await fetch(`${r().url}/static/hello.txt`, { headers: { range: 'bytes=0-7' } });
+    expect(part.status).toBe(206);
+    expect(await part.text()).toBe('A static');
+    // Outside the alias, the app answers (its 404 carries its headers).
+    const missing = await fetch(`${r().url}/static/nothing.txt`);
+    expect(missing.status).toBe(404);
+    expect(missing.headers.get('x-nsgi-script-name')).toBeNull();
+  });
+});
+
+describeRecipe('lighttpd-scgi', 'lighttpd');
+
+describeRecipe('lighttpd-proxy', 'lighttpd', (r) => {
+  it('the app sees the client address lighttpd saw, not one the client wrote in X-Forwarded-For', async () => {
+    const env = (await (await fetch(`${r().url}/app/env`, { headers: { 'x-forwarded-for': '203.0.113.9' } })).json()) as Record<string, unknown>;
+    expect(env.REMOTE_ADDR).toBe('127.0.0.1');
+    expect(env['wsgi.url_scheme']).toBe('http');
+    expect(env.HTTP_HOST).toBe(r().url.slice('http://'.length));
+  });
+});
+
+describeRecipe('lighttpd-authorizer', 'lighttpd', (r) => {
+  const report = readFileSync(`${ROOT}examples/deploy/lighttpd-authorizer/guarded/private/report.txt`, 'utf8');
+  const basic = (user: string, password: string): string => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+
+  it('refuses without credentials: the authorizer\'s 401 reaches the client', async () => {
+    const res = await fetch(`${r().url}/private/report.txt`);
+    expect(res.status, r().logs()).toBe(401);
+    expect(res.headers.get('www-authenticate')).toBe('Basic realm="private", charset="UTF-8"');
+    expect(await res.text()).toBe('Log in to see /private/.\n');
+  });
+
+  it('refuses wrong credentials with 403', async () => {
+    const res = await fetch(`${r().url}/private/report.txt`, { headers: { authorization: basic('ada', 'babbage') } });
+    expect(res.status).toBe(403);
+    expect(await res.text()).toBe('Wrong user name or password.\n');
+  });
+
+  it('lets the right credentials through, and lighttpd serves the file from docroot', async () => {
+    const res = await fetch(`${r().url}/private/report.txt`, { headers: { authorization: basic('ada', 'lovelace') } });
+    expect(res.status, r().logs()).toBe(200);
+    expect(await res.text()).toBe(report);
+    // Served by lighttpd's static file handler: its ETag, none of the app's headers.
+    expect(res.headers.get('etag')).toBeTruthy();
+    expect(res.headers.get('x-nsgi-script-name')).toBeNull();
   });
 });
