@@ -6,7 +6,7 @@ import { LighttpdRootFix } from '../../src/middleware/lighttpd-root-fix.js';
 import { PrefixMiddleware } from '../../src/middleware/prefix.js';
 import type { Environ, Middleware } from '../../src/types.js';
 import { ROOT } from '../helpers/cli.js';
-import { describeRecipe, observe } from './checks.js';
+import { describeRecipe, observe, type Observed } from './checks.js';
 
 /** The parent pids of `pid`, nearest first, read from /proc. */
 function ancestors(pid: number): number[] {
@@ -17,6 +17,17 @@ function ancestors(pid: number): number[] {
     out.push(p);
   }
   return out;
+}
+
+/** The SCRIPT_NAME and PATH_INFO an app behind `fixer` sees for what the server sent in `o`. */
+function seen(fixer: Middleware, o: Observed): [string, string] {
+  let got: [string, string] = ['?', '?'];
+  const environ = { SCRIPT_NAME: o.sentScriptName, PATH_INFO: o.sentPathInfo, 'wsgi.url_scheme': 'http', HTTP_HOST: '127.0.0.1' } as unknown as Environ;
+  void fixer((e) => {
+    got = [e.SCRIPT_NAME, e.PATH_INFO];
+    return [];
+  })(environ, () => () => {});
+  return got;
 }
 
 describeRecipe('lighttpd-bin-path', 'lighttpd', (r) => {
@@ -55,23 +66,28 @@ describeRecipe('lighttpd-root', 'lighttpd', (r) => {
     // What lighttpd really sent for a root-mounted request, fed to both fixers.
     const sent = await observe(r(), '/env/a%20b');
     expect([sent.sentScriptName, sent.sentPathInfo]).toEqual(['/env', '/a b']);
-    const seen = (mw: Middleware): [unknown, unknown] => {
-      let got: [unknown, unknown] = ['', ''];
-      const environ = { SCRIPT_NAME: sent.sentScriptName, PATH_INFO: sent.sentPathInfo, 'wsgi.url_scheme': 'http', HTTP_HOST: 'x' } as unknown as Environ;
-      mw((e) => {
-        got = [e.SCRIPT_NAME, e.PATH_INFO];
-        return [];
-      })(environ, () => () => {});
-      return got;
-    };
-    expect(seen(LighttpdRootFix())).toEqual(['', '/env/a b']);
+    expect(seen(LighttpdRootFix(), sent)).toEqual(['', '/env/a b']);
     // PrefixMiddleware sets SCRIPT_NAME "" and drops what lighttpd moved into SCRIPT_NAME.
-    expect(seen(PrefixMiddleware({ prefix: '/' }))).toEqual(['', '/a b']);
+    expect(seen(PrefixMiddleware({ prefix: '/', translateForwardedServer: false }), sent)).toEqual(['', '/a b']);
   });
 
   it('the site root itself: lighttpd sends SCRIPT_NAME "/", the app sees "" and "/"', async () => {
     const o = await observe(r(), '/');
     expect(o).toMatchObject({ sentScriptName: '/', sentPathInfo: '', scriptName: '', pathInfo: '/' });
+  });
+});
+
+describeRecipe('lighttpd-rewrite', 'lighttpd', (r) => {
+  it('PrefixMiddleware({ prefix: "/" }), not LighttpdRootFix: lighttpd sent /app.fcgi, which is no part of the URL', async () => {
+    const o = await observe(r(), '/env/a%20b');
+    expect([o.sentScriptName, o.sentPathInfo]).toEqual(['/app.fcgi', '/env/a b']);
+    expect(seen(LighttpdRootFix(), o)).toEqual(['', '/app.fcgi/env/a b']);
+    expect(seen(PrefixMiddleware({ prefix: '/', translateForwardedServer: false }), o)).toEqual(['', '/env/a b']);
+  });
+
+  it('no visitor sees /app.fcgi: REQUEST_URI is the URL as requested', async () => {
+    const env = (await (await fetch(`${r().url}/env/x?y=1`)).json()) as Record<string, unknown>;
+    expect(env.REQUEST_URI).toBe('/env/x?y=1');
   });
 });
 
@@ -85,6 +101,10 @@ describeRecipe('lighttpd-alias', 'lighttpd', (r) => {
     const missing = await fetch(`${r().url}/static/nothing.txt`);
     expect(missing.status).toBe(404);
     expect(missing.headers.get('x-nsgi-script-name')).toBeNull();
+    // With the slash on both sides the alias ends at a segment boundary: /statichello.txt is the app's.
+    const glued = await fetch(`${r().url}/statichello.txt`);
+    expect(glued.status).toBe(404);
+    expect(glued.headers.get('x-nsgi-path-info')).toBe('%2Fstatichello.txt');
   });
 });
 
@@ -101,10 +121,14 @@ describeRecipe('lighttpd-static-alias', 'lighttpd', (r) => {
     const part = await fetch(`${r().url}/static/hello.txt`, { headers: { range: 'bytes=0-7' } });
     expect(part.status).toBe(206);
     expect(await part.text()).toBe('A static');
-    // Outside the alias, the app answers (its 404 carries its headers).
+    // A file missing under the alias is StaticAlias's 404 (fallthrough is off), not the app's.
     const missing = await fetch(`${r().url}/static/nothing.txt`);
     expect(missing.status).toBe(404);
-    expect(missing.headers.get('x-nsgi-script-name')).toBeNull();
+    expect(missing.headers.get('x-nsgi-path-info')).toBeNull();
+    // The alias ends at a segment boundary: /statichello.txt reaches the app.
+    const glued = await fetch(`${r().url}/statichello.txt`);
+    expect(glued.status).toBe(404);
+    expect(glued.headers.get('x-nsgi-path-info')).toBe('%2Fstatichello.txt');
   });
 });
 
