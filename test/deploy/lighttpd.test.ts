@@ -19,6 +19,15 @@ function ancestors(pid: number): number[] {
   return out;
 }
 
+/** Whether process `pid` still runs (a zombie counts as gone). */
+function alive(pid: number): boolean {
+  try {
+    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
 /** The SCRIPT_NAME and PATH_INFO an app behind `fixer` sees for what the server sent in `o`. */
 function seen(fixer: Middleware, o: Observed): [string, string] {
   let got: [string, string] = ['?', '?'];
@@ -44,6 +53,41 @@ describeRecipe('lighttpd-bin-path', 'lighttpd', (r) => {
     }
     expect(pids.size, r().logs()).toBe(2);
     for (const pid of pids) expect(ancestors(pid)).toContain(r().server!.child.pid);
+  });
+
+  it('starts a process again when it dies; once it serves, both answer', async () => {
+    // Concurrent bursts until `done` holds for the pids that answered; every answer must be a 200.
+    const burstsUntil = async (done: (pids: Set<number>) => boolean): Promise<Set<number>> => {
+      const pids = new Set<number>();
+      const deadline = Date.now() + 20_000;
+      while (!done(pids)) {
+        if (Date.now() > deadline) throw new Error(`only pids ${[...pids].join(', ')} answered\n${r().logs()}`);
+        for (const res of await Promise.all(Array.from({ length: 8 }, () => fetch(`${r().url}/app/env`)))) {
+          expect(res.status, r().logs()).toBe(200);
+          await res.arrayBuffer();
+          pids.add(Number(res.headers.get('x-worker-pid')));
+        }
+      }
+      return pids;
+    };
+    const serving = (): string[] => [...r().server!.output().matchAll(/nsgi: serving .* \(master pid (\d+),/g)].map((m) => m[1]!);
+    const before = await burstsUntil((pids) => pids.size === 2);
+    // The process lighttpd started is the nsgi master (app.fcgi execs it): stop one, with no
+    // request under way (stopped under load, some requests get a 500: see the page).
+    const victim = [...before][0]!;
+    const master = ancestors(victim).find((pid) => ancestors(pid)[0] === r().server!.child.pid)!;
+    expect(serving()).toContain(String(master));
+    process.kill(master, 'SIGTERM');
+    // lighttpd notices (its error log says "child exited") and starts app.fcgi again; nsgi
+    // prints its "serving" line (on lighttpd's stderr) with the new master's pid.
+    const deadline = Date.now() + 20_000;
+    while (alive(master) || serving().length < 3) {
+      if (Date.now() > deadline) throw new Error(`no new nsgi process after ${master} stopped\n${r().logs()}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(r().logs()).toMatch(/child exited: 0 unix:.*app\.sock-\d/);
+    const after = await burstsUntil((pids) => pids.size === 2);
+    expect(after.has(victim)).toBe(false);
   });
 
   it('bin-environment reaches the app (the process environment, copied into the environ)', async () => {
