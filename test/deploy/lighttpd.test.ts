@@ -48,11 +48,12 @@ describeRecipe('lighttpd-bin-path', 'lighttpd', (r) => {
       for (const res of answers) {
         expect(res.status, r().logs()).toBe(200);
         await res.arrayBuffer();
+        expect(res.headers.get('x-worker-pid'), r().logs()).toMatch(/^\d+$/);
         pids.add(Number(res.headers.get('x-worker-pid')));
       }
     }
     expect(pids.size, r().logs()).toBe(2);
-    for (const pid of pids) expect(ancestors(pid)).toContain(r().server!.child.pid);
+    for (const pid of pids) expect(ancestors(pid), `pid ${pid}\n${r().logs()}`).toContain(r().server!.child.pid);
   });
 
   it('starts a process again when it dies; once it serves, both answer', async () => {
