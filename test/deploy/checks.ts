@@ -104,11 +104,11 @@ export function describeRecipe(name: string, page: string, extra?: (running: () 
 export async function observe(running: RunningRecipe, request: string): Promise<Observed> {
   const res = await fetch(`${running.url}${request}`);
   await res.arrayBuffer();
-  const h = (name: string): string => {
-    const v = res.headers.get(name);
-    if (v === null) throw new Error(`${request}: no ${name} header (status ${res.status}); was it answered by the app?\n${running.logs()}`);
-    return decodeURIComponent(v);
-  };
+  // lighttpd drops response headers whose value is empty (an empty SCRIPT_NAME arrives as no
+  // X-Nsgi-Script-Name at all): once one X-Nsgi-* header shows the app answered, a missing one is "".
+  const names = ['x-nsgi-sent-script-name', 'x-nsgi-sent-path-info', 'x-nsgi-script-name', 'x-nsgi-path-info'];
+  if (names.every((name) => res.headers.get(name) === null)) throw new Error(`${request}: no X-Nsgi-* header (status ${res.status}); was it answered by the app?\n${running.logs()}`);
+  const h = (name: string): string => decodeURIComponent(res.headers.get(name) ?? '');
   return { request, sentScriptName: h('x-nsgi-sent-script-name'), sentPathInfo: h('x-nsgi-sent-path-info'), scriptName: h('x-nsgi-script-name'), pathInfo: h('x-nsgi-path-info') };
 }
 

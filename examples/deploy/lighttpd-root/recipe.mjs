@@ -1,0 +1,9 @@
+// How examples/deploy/run.mjs and test/deploy start this recipe.
+export default {
+  title: 'lighttpd: FastCGI on a unix socket, mounted at / with LighttpdRootFix',
+  server: 'lighttpd',
+  config: 'lighttpd.conf',
+  backends: [{ command: '{{NSGI}} serve config:{{HERE}}/production.ini --fastcgi unix:{{RUN}}/app.sock', listen: 'unix:{{RUN}}/app.sock' }],
+  mount: '',
+  static: '/static/hello.txt',
+};
