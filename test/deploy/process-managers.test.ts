@@ -28,6 +28,16 @@ function startedWorkers(out: string): number[] {
   return [...out.matchAll(/nsgi: worker \d+ \(pid (\d+)\) started/g)].map((m) => Number(m[1]));
 }
 
+/** The last test of a recipe: SIGTERM to the process the recipe started, as a supervisor or `systemctl stop` sends it. */
+function stopsCleanly(r: () => RunningRecipe): void {
+  it('stops cleanly on SIGTERM: the workers finish, the master exits 0', async () => {
+    const backend = r().backends[0]!;
+    await backend.stop('SIGTERM');
+    expect(backend.output()).toMatch(/nsgi: SIGTERM: stopping 2 workers[\s\S]*nsgi: stopped\n/);
+    expect(backend.child.exitCode, backend.output()).toBe(0);
+  });
+}
+
 describeRecipe('spawn-fcgi', 'process-managers', (r) => {
   it('nsgi serves the socket spawn-fcgi hands it on fd 0, with the mode -M gave it', async () => {
     const out = await waitForOutput(r(), (o) => o.includes('nsgi: serving'), 'nsgi start line');
@@ -42,6 +52,8 @@ describeRecipe('spawn-fcgi', 'process-managers', (r) => {
     expect(again.status).not.toBe(0);
     expect(again.stderr).toContain('socket is already in use');
   });
+
+  stopsCleanly(r);
 });
 
 const unit = (file: string): string => readFileSync(`${ROOT}examples/deploy/systemd/${file}`, 'utf8');
@@ -81,4 +93,6 @@ describeRecipe('systemd', 'process-managers', (r) => {
     const res = await fetch(`${r().url}/hello?name=again`);
     expect(await res.text()).toBe('Hello, again!\n');
   });
+
+  stopsCleanly(r);
 });

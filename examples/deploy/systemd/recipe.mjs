@@ -3,7 +3,8 @@
 // waits for the first connection and then runs nsgi.service's ExecStart with the socket on
 // fd 3 (LISTEN_FDS=1), as systemd does. The command is read from the unit files, so what runs
 // is what they say; only the machine's paths differ: /srv/app (WorkingDirectory) is this
-// folder, the nsgi executable is this checkout's, and /run/nsgi is the run folder.
+// folder, the nsgi executable is this checkout's, and /run/nsgi is the run folder. `exec` makes
+// the shell systemd-socket-activate and then nsgi, so the process stopped at Ctrl-C is the master.
 import { readFileSync } from 'node:fs';
 
 /** `[Section] Key=value` lines of a unit file, as { 'Section.Key': value }. */
