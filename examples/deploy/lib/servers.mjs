@@ -3,7 +3,7 @@
 // snippet is what a user puts in their own server config; the lines around it here are only what
 // a web server needs to run unprivileged from a scratch folder.
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -101,10 +101,6 @@ export function prepareServer(server, { run, port, modules = [], snippet }) {
  * Returns { child, output(), stop() }; stop() signals the whole group and waits for the exit.
  */
 export function startProcess(command, args, { cwd, env, shell = false } = {}) {
-  // A shell command is exec'ed, so that the process we signal and wait for is the program itself:
-  // a shell left as the group leader would die at once on SIGTERM, and the group SIGKILL that
-  // follows would cut the program's graceful stop short.
-  if (shell && !/^\s*exec\s/.test(command)) command = `exec ${command}`;
   const child = spawn(command, args, { cwd, env, shell, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   live.add(child);
   child.once('exit', () => live.delete(child));
@@ -115,19 +111,54 @@ export function startProcess(command, args, { cwd, env, shell = false } = {}) {
   return {
     child,
     output: () => out,
+    // The whole group gets the signal, and stop() waits until every live member has exited:
+    // the leader may be a shell that dies at once while the program it started (nsgi, finishing
+    // its requests) is still stopping. What is left after 5 s is SIGKILLed.
     stop: (signal = 'SIGTERM') =>
-      (stopped ??= new Promise((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        const kill = setTimeout(() => signalGroup(child, 'SIGKILL'), 5000);
-        child.once('exit', () => {
-          clearTimeout(kill);
-          // What the leader left behind (a worker that outlived it) goes with it.
-          signalGroup(child, 'SIGKILL');
-          resolve();
-        });
+      (stopped ??= (async () => {
+        const pgid = child.pid;
         signalGroup(child, signal);
-      })),
+        const deadline = Date.now() + 5000;
+        while (groupAlive(pgid) || (child.exitCode === null && child.signalCode === null)) {
+          if (Date.now() > deadline) {
+            signalGroup(child, 'SIGKILL');
+            await new Promise((r) => setTimeout(r, 100));
+            break;
+          }
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        if (child.exitCode === null && child.signalCode === null) await new Promise((r) => child.once('exit', r));
+      })()),
   };
+}
+
+// Whether a process of group `pgid` is still running (zombies do not count: an orphan may wait
+// a while for a busy init to reap it). Reads /proc; elsewhere asks the kernel with signal 0.
+function groupAlive(pgid) {
+  let entries;
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    try {
+      process.kill(-pgid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+  for (const name of entries) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat;
+    try {
+      stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue; // gone meanwhile
+    }
+    // pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses, so split after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(fields[2]) === pgid && fields[0] !== 'Z') return true;
+  }
+  return false;
 }
 
 function signalGroup(child, signal) {
