@@ -15,6 +15,7 @@ import {
   FCGI_BEGIN_REQUEST,
   FCGI_END_REQUEST,
   FCGI_HEADER_LEN,
+  FCGI_KEEP_CONN,
   FCGI_PARAMS,
   FCGI_RESPONDER,
   FCGI_STDIN,
@@ -330,6 +331,43 @@ describe('FastCGI: a web server that stalls mid-request (paramsTimeout, stdinTim
     await waitFor(() => probe('stdin-stall').done, 'the app to stop reading');
     expect(probe('stdin-stall').inputError).toBe('NSGI_ERR_FASTCGI_STDIN_TIMEOUT');
     expect(probe('stdin-stall').aborted).toBe(true);
+    expect(slowLogger.entries.map((e) => e.code)).toContain('NSGI_ERR_FASTCGI_STDIN_TIMEOUT');
+    await expectSlowHealthy();
+  });
+
+  it('on a kept connection, only the stalled request ends: the connection serves the next one', async () => {
+    const socket = await rawConnect(slowAddress);
+    const keep = (path: string, id: number, probeName: string, extra: Record<string, string>): Buffer =>
+      Buffer.concat([
+        encodeRecord(FCGI_BEGIN_REQUEST, id, beginRequestBody(FCGI_RESPONDER, FCGI_KEEP_CONN)),
+        encodeRecord(FCGI_PARAMS, id, encodeParams(params(path, probeName, extra))),
+        encodeRecord(FCGI_PARAMS, id),
+      ]);
+    const got: Buffer[] = [];
+    socket.on('data', (c: Buffer) => got.push(c));
+    socket.write(Buffer.concat([keep('/input', 1, 'kept-stall', { REQUEST_METHOD: 'POST', CONTENT_LENGTH: '10' }), encodeRecord(FCGI_STDIN, 1, Buffer.from('abc'))]));
+    await waitFor(() => probe('kept-stall').done, 'the stalled request to end');
+    await waitFor(() => slow.activeRequests === 0, 'the slot to be freed');
+    socket.write(Buffer.concat([keep('/ok', 2, 'kept-next', {}), encodeRecord(FCGI_STDIN, 2)]));
+    await waitFor(() => Buffer.concat(got).toString('latin1').includes('ok'), 'the next request on the same connection');
+    expect(socket.destroyed).toBe(false);
+    const text = Buffer.concat(got).toString('latin1');
+    expect(text).toContain('Status: 408 Request Timeout');
+    expect(text).toContain('Status: 200 OK');
+    expect(probe('kept-stall').inputError).toBe('NSGI_ERR_FASTCGI_STDIN_TIMEOUT');
+    socket.destroy();
+    await expectSlowHealthy();
+  });
+
+  it('a response already streaming when the body stalls is cut short (no clean END_REQUEST), its body closed', async () => {
+    const socket = await rawConnect(slowAddress);
+    socket.write(Buffer.concat([head('/forever', 'stream-then-stall', { REQUEST_METHOD: 'POST', CONTENT_LENGTH: '10' }), encodeRecord(FCGI_STDIN, 1, Buffer.from('abc'))]));
+    const { stdout, ended, timedOut } = await recordsUntilClose(socket);
+    expect(timedOut).toBe(false);
+    expect(stdout).toMatch(/^Status: 200 OK\r\n/);
+    expect(ended).toBe(false);
+    await waitFor(() => probe('stream-then-stall').returned, 'return() on the body');
+    expect(probe('stream-then-stall').aborted).toBe(true);
     expect(slowLogger.entries.map((e) => e.code)).toContain('NSGI_ERR_FASTCGI_STDIN_TIMEOUT');
     await expectSlowHealthy();
   });
