@@ -78,8 +78,8 @@ const TIMEOUT_TEXT = 'Request Timeout\n';
 
 /**
  * Watches a request body for a stalled client: a timer refreshed while the socket reads on (or
- * while the app is behind, body bytes waiting unread); when it fires with neither, the request
- * is ended. Node's own `requestTimeout` bounds the whole request, not the gaps in its body.
+ * while the app is behind: the body buffer full, the socket paused); when it fires with neither,
+ * the request is ended. Node's own `requestTimeout` bounds the whole request, not the gaps in its body.
  */
 function watchBody(req: IncomingMessage, res: ServerResponse, sink: NodeResponseSink, controller: AbortController, ms: number, logger: Logger | undefined): NodeJS.Timeout {
   const socket = req.socket;
@@ -87,7 +87,9 @@ function watchBody(req: IncomingMessage, res: ServerResponse, sink: NodeResponse
   const timer = setTimeout(() => {
     if (req.complete || res.destroyed || socket.destroyed) return;
     const read = socket.bytesRead;
-    if (read !== seen || req.readableLength > 0) {
+    // The app is behind when the body buffer is full: Node then stops reading the socket, and the
+    // client cannot send. Bytes waiting below that say nothing: the socket still reads.
+    if (read !== seen || req.readableLength >= req.readableHighWaterMark) {
       seen = read;
       timer.refresh();
       return;
@@ -98,8 +100,8 @@ function watchBody(req: IncomingMessage, res: ServerResponse, sink: NodeResponse
     // A reader learns why the body stops; with no reader listening, an 'error' event would be thrown at the process.
     const fail = (): void => void req.destroy(req.listenerCount('error') > 0 ? error : undefined);
     if (res.headersSent) {
+      fail(); // first: sink.fail() destroys the request without saying why
       sink.fail();
-      fail();
       return;
     }
     sink.takeOver();

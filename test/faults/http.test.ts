@@ -197,6 +197,21 @@ describe('HTTP: slowloris, idle connections and churn', () => {
     await expectHealthy();
   });
 
+  it('a response already streaming when the body stalls is cut short (no final chunk), its body closed', async () => {
+    const socket = await rawConnect(address);
+    const answer = readUntilClose(socket, 10_000);
+    socket.write(post('/forever', 'stream-then-stall', 10) + 'abc');
+    const { bytes, timedOut } = await answer;
+    expect(timedOut).toBe(false);
+    const text = bytes.toString('latin1');
+    expect(text).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(text.endsWith('\r\n0\r\n\r\n')).toBe(false);
+    await waitFor(() => probe('stream-then-stall').returned, 'return() on the body');
+    expect(probe('stream-then-stall').aborted).toBe(true);
+    expect(logger.entries.map((e) => e.code)).toContain('NSGI_ERR_HTTP_BODY_TIMEOUT');
+    await expectHealthy();
+  });
+
   it('a body that keeps trickling in is not cut, however long it takes in all', async () => {
     const socket = await rawConnect(address);
     const answer = readUntilClose(socket, 10_000);
