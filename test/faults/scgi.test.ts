@@ -184,6 +184,19 @@ describe('SCGI: slowloris and churn', () => {
     await expectHealthy();
   });
 
+  it('a response already streaming when the body stalls is reset, its body closed', async () => {
+    const socket = await rawConnect(address);
+    const answer = readUntilClose(socket, 10_000);
+    socket.write(Buffer.concat([header('/forever', 'stream-then-stall', 10, 'POST'), Buffer.from('abc')]));
+    const { bytes, timedOut } = await answer;
+    expect(timedOut).toBe(false);
+    expect(bytes.toString('latin1')).toMatch(/^Status: 200 OK\r\n/);
+    await waitFor(() => probe('stream-then-stall').returned, 'return() on the body');
+    expect(probe('stream-then-stall').aborted).toBe(true);
+    expect(logger.entries.map((e) => e.code)).toContain('NSGI_ERR_SCGI_BODY_TIMEOUT');
+    await expectHealthy();
+  });
+
   it('a body that keeps trickling in is not cut, however long it takes in all', async () => {
     const socket = await rawConnect(address);
     const answer = readUntilClose(socket, 10_000);
