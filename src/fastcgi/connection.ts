@@ -41,7 +41,7 @@ import {
   FCGI_UNKNOWN_ROLE,
   roleName,
 } from './protocol.js';
-import { DONE, ServerRequest, RECEIVING_PARAMS, type RequestHost } from './request.js';
+import { DONE, RECEIVING_PARAMS, RUNNING, ServerRequest, type RequestHost } from './request.js';
 import { RecordWriter } from './writer.js';
 
 /** What a connection needs from its server. */
@@ -54,6 +54,10 @@ export interface ConnectionServer {
   readonly maxRequests: number;
   readonly maxParamsBytes: number;
   readonly inputHighWaterMark: number;
+  /** Ms allowed from BEGIN_REQUEST to the end of PARAMS (`0`: no limit). */
+  readonly paramsTimeout: number;
+  /** Ms allowed between STDIN records while the body is incomplete (`0`: no limit). */
+  readonly stdinTimeout: number;
   /** Requests running in the whole server. */
   activeRequests: number;
   /** `true` once `close()` began: new requests are refused with FCGI_OVERLOADED. */
@@ -75,6 +79,8 @@ const FLUSH_NOW_BYTES = 64 * 1024;
 
 const PARAMS_TOO_LARGE_STATUS = parseStatus('431 Request Header Fields Too Large');
 const PARAMS_TOO_LARGE_BODY = Buffer.from('Request Header Fields Too Large\n');
+const TIMEOUT_STATUS = parseStatus('408 Request Timeout');
+const TIMEOUT_BODY = Buffer.from('Request Timeout\n');
 
 /** A FastCGI transport connection. */
 export class FastCGIConnection implements RecordHandler, RequestHost {
@@ -96,6 +102,8 @@ export class FastCGIConnection implements RecordHandler, RequestHost {
   private drainWaiter: Promise<void> | undefined;
   private shuttingDown = false;
   private closed = false;
+  // When the chunk being parsed arrived (ms): what requests record as their peer's latest progress.
+  private readAt = 0;
 
   constructor(
     private readonly server: ConnectionServer,
@@ -132,6 +140,7 @@ export class FastCGIConnection implements RecordHandler, RequestHost {
   // Socket events ------------------------------------------------------------------
 
   private onData(chunk: Buffer): void {
+    this.readAt = Date.now();
     try {
       this.parser.push(chunk);
     } catch (error) {
@@ -227,6 +236,7 @@ export class FastCGIConnection implements RecordHandler, RequestHost {
   content(chunk: Buffer, start: number, end: number): void {
     switch (this.kind) {
       case STDIN:
+        this.current!.since = this.readAt;
         this.current!.pushInput(chunk.subarray(start, end));
         return;
       case PARAMS: {
@@ -314,6 +324,7 @@ export class FastCGIConnection implements RecordHandler, RequestHost {
       return;
     }
     const request = new ServerRequest(this, id, role, keepConn, server.maxParamsBytes, server.inputHighWaterMark);
+    request.since = this.readAt;
     this.requests.set(id, request);
     server.activeRequests++;
   }
@@ -330,6 +341,7 @@ export class FastCGIConnection implements RecordHandler, RequestHost {
     // libfcgi and flup tell the app its role the same way.
     environ.FCGI_ROLE = request.role === FCGI_RESPONDER ? 'RESPONDER' : roleName(request.role);
     request.started(environ.REQUEST_METHOD);
+    request.since = this.readAt;
     runApp(this.server.app, environ, request).then(undefined, /* c8 ignore next */ (error) => this.server.logger.error('fastcgi: response driver failed', error));
   }
 
@@ -340,6 +352,41 @@ export class FastCGIConnection implements RecordHandler, RequestHost {
     request.head(PARAMS_TOO_LARGE_STATUS, [['Content-Type', 'text/plain; charset=utf-8']], PARAMS_TOO_LARGE_BODY.length);
     void request.body(PARAMS_TOO_LARGE_BODY);
     request.end();
+  }
+
+  /**
+   * Ends the requests whose peer stalled: PARAMS not complete `paramsTimeout` ms after
+   * BEGIN_REQUEST, or no STDIN for `stdinTimeout` ms while the body is incomplete. Each is logged,
+   * answered `408` if its head has not gone out (else cut short), and its slot freed; its app sees
+   * `wsgi.input` fail and `nsgi.signal` fire. Called by the server's sweep timer.
+   */
+  sweep(now: number): void {
+    if (this.requests.size === 0) return;
+    if (this.pausedInputs > 0) {
+      // The socket is paused for an app that is behind: the peer cannot make progress, so its clocks restart.
+      for (const request of this.requests.values()) request.since = now;
+      return;
+    }
+    const { paramsTimeout, stdinTimeout } = this.server;
+    // Deleting the current entry while iterating a Map is safe: timeOut() releases the id.
+    for (const request of this.requests.values()) {
+      const waited = now - request.since;
+      if (request.state === RECEIVING_PARAMS) {
+        if (paramsTimeout > 0 && waited >= paramsTimeout) {
+          this.timeOut(request, new LimitError('NSGI_ERR_FASTCGI_PARAMS_TIMEOUT', `fastcgi: the PARAMS of request ${request.id} did not complete within ${paramsTimeout} ms (paramsTimeout)`, paramsTimeout));
+        }
+      } else if (request.state === RUNNING && !request.inputEnded && request.role === FCGI_RESPONDER) {
+        // Authorizers get no STDIN stream to wait for (§6.3).
+        if (stdinTimeout > 0 && waited >= stdinTimeout) {
+          this.timeOut(request, new LimitError('NSGI_ERR_FASTCGI_STDIN_TIMEOUT', `fastcgi: no STDIN for request ${request.id} within ${stdinTimeout} ms (stdinTimeout)`, stdinTimeout));
+        }
+      }
+    }
+  }
+
+  private timeOut(request: ServerRequest, error: LimitError): void {
+    this.server.logger.error(`fastcgi: ending request ${request.id}`, error);
+    request.timeOut(error, TIMEOUT_STATUS, TIMEOUT_BODY);
   }
 
   private getValues(asked: Record<string, string>): void {

@@ -9,7 +9,7 @@
  * @module
  */
 import { Readable, Writable } from 'node:stream';
-import { AbortedError } from '../errors.js';
+import { AbortedError, type LimitError } from '../errors.js';
 import type { Status } from '../headers.js';
 import { cgiHead } from '../headers.js';
 import type { ResponseSink } from '../response.js';
@@ -60,6 +60,13 @@ export class ServerRequest implements ResponseSink {
   inputEnded = false;
   /** `true` while this request's input holds the socket paused. */
   inputPaused = false;
+  /**
+   * When the peer last moved this request forward (ms, `Date.now()`): BEGIN_REQUEST, the end of
+   * PARAMS, the latest STDIN bytes. The connection's timeout sweep compares it with the deadlines.
+   */
+  since = 0;
+  /** `true` once the response head was queued: a timeout can no longer answer with a status. */
+  headSent = false;
   private errorsStream: FastCGIErrors | undefined;
   private stderrUsed = false;
   private method = '';
@@ -133,6 +140,28 @@ export class ServerRequest implements ResponseSink {
     this.controller.abort();
   }
 
+  /**
+   * Ends the request because the peer stalled (`error` says which timeout): a reader of
+   * `wsgi.input` gets `error`, `nsgi.signal` fires with it, and the peer gets `status` with a
+   * short text if no head went out yet, else the response is cut short ({@link fail}).
+   */
+  timeOut(error: LimitError, status: Status, text: Buffer): void {
+    if (this.state === DONE) return;
+    if (!this.input.destroyed && !this.inputEnded) {
+      if (this.input.listenerCount('error') > 0) this.input.destroy(error);
+      else this.input.destroy();
+    }
+    if (this.headSent) {
+      this.fail();
+    } else {
+      if (this.state === RECEIVING_PARAMS) this.started('GET');
+      this.head(status, [['Content-Type', 'text/plain; charset=utf-8']], text.length);
+      if (this.method !== 'HEAD') this.host.stream(FCGI_STDOUT, this.id, text);
+      this.end();
+    }
+    this.controller.abort(error);
+  }
+
   // ResponseSink ---------------------------------------------------------------
 
   head(status: Status, headers: HeaderList, knownLength: number | undefined): void {
@@ -143,6 +172,7 @@ export class ServerRequest implements ResponseSink {
     if (knownLength !== undefined && (knownLength > 0 || this.method !== 'HEAD') && !bodiless(status.code) && !hasHeader(headers, 'content-length')) {
       headers = headers.concat([['Content-Length', String(knownLength)]]);
     }
+    this.headSent = true;
     this.host.stream(FCGI_STDOUT, this.id, cgiHead(status, headers));
   }
 

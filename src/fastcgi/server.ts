@@ -11,7 +11,9 @@
  *
  * Limits (each refused with a typed error in the logger): `maxConnections`,
  * `maxRequests` (beyond it: END_REQUEST with FCGI_OVERLOADED, never a hang),
- * `maxParamsBytes` (beyond it: `431`), `idleTimeout` on kept connections.
+ * `maxParamsBytes` (beyond it: `431`), `idleTimeout` on kept connections,
+ * `paramsTimeout` and `stdinTimeout` on a peer that stalls mid-request
+ * (beyond them: `408`, the slot freed).
  * `FCGI_WEB_SERVER_ADDRS` (or `webServerAddrs`) restricts TCP peers.
  *
  * @example
@@ -54,6 +56,23 @@ export interface FastCGIServerOptions extends CommonServerOptions, ListenOptions
   webServerAddrs?: string | readonly string[];
   /** Bytes of request body buffered for an app that is not reading before the socket is paused (default: `65536`). */
   inputHighWaterMark?: number;
+  /**
+   * Milliseconds allowed from BEGIN_REQUEST to the end of the request's
+   * PARAMS stream; past it the request is answered `408` and its slot freed
+   * (default: `30000`; `0` for none). Web servers send PARAMS in one go, so
+   * this only catches a stuck or hostile peer holding a `maxRequests` slot.
+   */
+  paramsTimeout?: number;
+  /**
+   * Milliseconds allowed between two STDIN records while the request body is
+   * incomplete (the clock stops while the app is behind and the socket
+   * paused); past it the app's `wsgi.input` fails, `nsgi.signal` fires, and
+   * the request is answered `408` if its head has not gone out, else cut
+   * short (default: `120000`; `0` for none). Twice nginx's
+   * `client_body_timeout` and `fastcgi_send_timeout` (60 s), so that the web
+   * server, which can tell its client, normally gives up first.
+   */
+  stdinTimeout?: number;
 }
 
 /**
@@ -78,12 +97,29 @@ export function createFastCGIServer(app: App, options: FastCGIServerOptions = {}
     maxRequests: positive(options.maxRequests, 1024, 'maxRequests'),
     maxParamsBytes: positive(options.maxParamsBytes, DEFAULT_MAX_PARAMS_BYTES, 'maxParamsBytes'),
     inputHighWaterMark: positive(options.inputHighWaterMark, 65536, 'inputHighWaterMark'),
+    paramsTimeout: nonNegative(options.paramsTimeout, 30_000, 'paramsTimeout'),
+    stdinTimeout: nonNegative(options.stdinTimeout, 120_000, 'stdinTimeout'),
     activeRequests: 0,
     closing: false,
     connectionClosed(connection) {
       connections.delete(connection);
+      if (connections.size === 0 && sweeper !== undefined) {
+        clearInterval(sweeper);
+        sweeper = undefined;
+      }
       onIdle?.();
     },
+  };
+
+  // One timer for the whole server, running while it has connections, checks the request timeouts:
+  // requests only record timestamps, so the hot path arms no timer. Checking four times per shortest
+  // timeout enforces each within 25 % of its value.
+  const timeouts = [state.paramsTimeout, state.stdinTimeout].filter((t) => t > 0);
+  const sweepEvery = timeouts.length === 0 ? 0 : Math.max(25, Math.floor(Math.min(...timeouts) / 4));
+  let sweeper: NodeJS.Timeout | undefined;
+  const sweep = (): void => {
+    const now = Date.now();
+    for (const c of connections) c.sweep(now);
   };
 
   // allowHalfOpen: on the peer's FIN the connection decides (aborts its requests, flushes, ends) rather than Node.
@@ -99,6 +135,10 @@ export function createFastCGIServer(app: App, options: FastCGIServerOptions = {}
     if (idleTimeout > 0) socket.setTimeout(idleTimeout);
     const connection = new FastCGIConnection(state, socket);
     connections.add(connection);
+    if (sweeper === undefined && sweepEvery > 0) {
+      sweeper = setInterval(sweep, sweepEvery);
+      sweeper.unref();
+    }
     if (state.closing) connection.shutdown();
   });
   server.maxConnections = state.maxConnections;
@@ -148,6 +188,12 @@ export function createFastCGIServer(app: App, options: FastCGIServerOptions = {}
 function positive(value: number | undefined, fallback: number, name: string): number {
   if (value === undefined) return fallback;
   if (!(Number.isInteger(value) && value > 0)) throw new ConfigError('NSGI_ERR_CONFIG', `fastcgi: ${name} must be a positive integer, got ${String(value)}`);
+  return value;
+}
+
+function nonNegative(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (!(Number.isInteger(value) && value >= 0)) throw new ConfigError('NSGI_ERR_CONFIG', `fastcgi: ${name} must be a non-negative integer (ms), got ${String(value)}`);
   return value;
 }
 

@@ -13,6 +13,7 @@
  * @module
  */
 import { createServer, type Server } from 'node:http';
+import { LimitError } from '../errors.js';
 import { listen, type ListenOptions } from '../net/listen.js';
 import type { CommonServerOptions, NsgiServer } from '../server.js';
 import { stderrLogger } from '../server.js';
@@ -31,9 +32,25 @@ export interface HTTPServerOptions extends CommonServerOptions, ListenOptions {
   keepAliveTimeout?: number;
   /** Largest request head accepted, in bytes (default: `16384`, Node's). */
   maxHeaderSize?: number;
-  /** Most simultaneous connections; more are refused (default: unlimited). */
+  /**
+   * Most simultaneous connections; more are closed on accept and logged
+   * (default: `1024`, as FastCGI and SCGI: the usual soft file-descriptor
+   * limit, so that a flood is refused here rather than failing `accept()`,
+   * the app's own files and sockets with `EMFILE`). `Infinity` for none.
+   */
   maxConnections?: number;
+  /**
+   * Time allowed between two reads of a request body while it is incomplete,
+   * in ms (the clock stops while the app is behind); past it the request is
+   * answered `408` if the response has not started (else cut short),
+   * `nsgi.signal` fires and `wsgi.input` fails (default: `60000`, nginx's
+   * `client_body_timeout`; `0` for none).
+   */
+  bodyTimeout?: number;
 }
+
+/** Default `maxConnections` of the HTTP transport. */
+export const DEFAULT_HTTP_MAX_CONNECTIONS = 1024;
 
 /** Creates an HTTP server for `app`. */
 export function createHTTPServer(app: App, options: HTTPServerOptions = {}): NsgiServer {
@@ -43,6 +60,8 @@ export function createHTTPServer(app: App, options: HTTPServerOptions = {}): Nsg
     scriptName: options.scriptName,
     errors: options.errors,
     multiprocess: options.multiprocess,
+    bodyTimeout: options.bodyTimeout ?? 60_000,
+    logger,
     onDone: () => {
       active--;
     },
@@ -64,7 +83,14 @@ export function createHTTPServer(app: App, options: HTTPServerOptions = {}): Nsg
       handler(req, res);
     },
   );
-  if (options.maxConnections !== undefined) server.maxConnections = options.maxConnections;
+  const maxConnections = options.maxConnections ?? DEFAULT_HTTP_MAX_CONNECTIONS;
+  if (maxConnections !== Infinity) server.maxConnections = maxConnections;
+  server.on('drop', (data?: { remoteAddress?: string }) => {
+    logger.error(
+      'http: refusing a connection',
+      new LimitError('NSGI_ERR_HTTP_TOO_MANY_CONNECTIONS', `http: ${maxConnections} connections are already open (maxConnections)${data?.remoteAddress ? `; closed one from ${data.remoteAddress}` : ''}`, maxConnections),
+    );
+  });
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     // Node answers 400/408/431 itself when it can; we only make sure it is logged, not thrown.
     if (err.code !== 'ECONNRESET') logger.error('http: bad request from client', err);

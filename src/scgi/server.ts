@@ -12,8 +12,8 @@
  * Half-close aware: a web server may shut its write side after the body; the
  * response is still written. A connection that closes before the response is
  * complete fires `nsgi.signal`. A malformed request is answered with
- * `Status: 400 Bad Request` (408 for a header that never came, 431 for one too
- * large, 503 beyond `maxConnections`) when the socket still allows, logged,
+ * `Status: 400 Bad Request` (408 for a header that never came or a body that
+ * stalled, 431 for a header too large, 503 beyond `maxConnections`) when the socket still allows, logged,
  * and never disturbs other connections.
  *
  * @example
@@ -44,6 +44,16 @@ export interface SCGIServerOptions extends CommonServerOptions, ListenOptions {
   maxConnections?: number;
   /** Time allowed to receive the whole request header, against slowloris, in ms (default: `10000`). */
   headerTimeout?: number;
+  /**
+   * Time allowed between two reads of the request body while it is
+   * incomplete, in ms (the clock stops while the app is behind and the socket
+   * paused); past it `wsgi.input` fails, `nsgi.signal` fires, and the request
+   * is answered `408` if the response has not started, else reset
+   * (default: `120000`; `0` for none). Twice nginx's `client_body_timeout`
+   * and `scgi_send_timeout` (60 s), so that the web server normally gives up
+   * first and tells its client.
+   */
+  bodyTimeout?: number;
   /** How long to keep reading (and discarding) what the web server still sends after the response, in ms (default: `5000`). */
   lingerTimeout?: number;
   /** Size of the `wsgi.input` buffer above which the socket is paused, in bytes (default: `65536`). */
@@ -54,6 +64,8 @@ export interface SCGIServerOptions extends CommonServerOptions, ListenOptions {
 export const DEFAULT_SCGI_MAX_CONNECTIONS = 1024;
 /** Default `headerTimeout`, in ms. */
 export const DEFAULT_SCGI_HEADER_TIMEOUT = 10_000;
+/** Default `bodyTimeout`, in ms. */
+export const DEFAULT_SCGI_BODY_TIMEOUT = 120_000;
 
 interface Settings {
   app: App;
@@ -62,6 +74,7 @@ interface Settings {
   multiprocess: boolean;
   maxHeaderBytes: number;
   headerTimeout: number;
+  bodyTimeout: number;
   lingerTimeout: number;
   inputHighWaterMark: number;
 }
@@ -79,6 +92,7 @@ export function createSCGIServer(app: App, options: SCGIServerOptions = {}): Nsg
     multiprocess: options.multiprocess ?? false,
     maxHeaderBytes: options.maxHeaderBytes ?? DEFAULT_MAX_SCGI_HEADER_BYTES,
     headerTimeout: options.headerTimeout ?? DEFAULT_SCGI_HEADER_TIMEOUT,
+    bodyTimeout: options.bodyTimeout ?? DEFAULT_SCGI_BODY_TIMEOUT,
     lingerTimeout: options.lingerTimeout ?? 5_000,
     inputHighWaterMark: options.inputHighWaterMark ?? 65536,
   };
@@ -187,7 +201,10 @@ class Connection {
   private state = State.Head;
   private readonly parser: SCGIHeaderParser;
   private headerTimer: NodeJS.Timeout | undefined;
+  private bodyTimer: NodeJS.Timeout | undefined;
   private input: SCGIInput | undefined;
+  private sink: SocketSink | undefined;
+  private lingering = false;
   private readonly controller = new AbortController();
   private responding = false;
   private responded = false;
@@ -218,7 +235,12 @@ class Connection {
 
   private onData(chunk: Buffer): void {
     if (this.state === State.Body) {
-      this.input!.feed(chunk);
+      const input = this.input!;
+      input.feed(chunk);
+      if (this.bodyTimer !== undefined) {
+        if (input.remaining === 0) this.clearBodyTimer();
+        else this.bodyTimer.refresh();
+      }
       return;
     }
     if (this.state !== State.Head) return;
@@ -254,13 +276,46 @@ class Connection {
 
   private onClose(): void {
     clearTimeout(this.headerTimer);
+    this.clearBodyTimer();
     if (this.responding && !this.responded) this.abort();
     if (this.input !== undefined && this.input.remaining > 0 && !this.input.destroyed) this.input.destroy(new AbortedError());
     this.hooks.closed();
   }
 
-  private abort(): void {
-    if (!this.controller.signal.aborted) this.controller.abort(new AbortedError());
+  private abort(reason: NsgiError = new AbortedError()): void {
+    if (!this.controller.signal.aborted) this.controller.abort(reason);
+  }
+
+  private clearBodyTimer(): void {
+    if (this.bodyTimer === undefined) return;
+    clearTimeout(this.bodyTimer);
+    this.bodyTimer = undefined;
+  }
+
+  // bodyTimeout passed with no body bytes: a stalled peer, unless the app is behind (socket paused).
+  private onBodyTimeout(): void {
+    const input = this.input!;
+    if (this.state !== State.Body || input.remaining === 0 || input.destroyed) return this.clearBodyTimer();
+    if (input.socketPaused) {
+      this.bodyTimer!.refresh();
+      return;
+    }
+    this.bodyTimer = undefined;
+    const t = this.settings.bodyTimeout;
+    const err = new LimitError('NSGI_ERR_SCGI_BODY_TIMEOUT', `scgi: no request body bytes for ${t} ms with ${input.remaining} still expected (bodyTimeout)`, t);
+    this.settings.logger.error(`scgi: ending the request from ${peerName(this.socket)}`, err);
+    // A reader learns why its body stops; with no reader listening, an 'error' event would be thrown at the process.
+    input.destroy(input.listenerCount('error') > 0 ? err : undefined);
+    this.abort(err);
+    const sink = this.sink!;
+    if (sink.started || !this.socket.writable) {
+      sink.fail();
+      return;
+    }
+    sink.takeOver();
+    this.socket.end(errorResponse('408 Request Timeout'));
+    this.lingering = true;
+    linger(this.socket, this.settings.lingerTimeout);
   }
 
   private onHeaderTimeout(): void {
@@ -291,6 +346,10 @@ class Connection {
     const input = new SCGIInput(this.socket, head.contentLength, this.settings.inputHighWaterMark);
     this.input = input;
     if (head.rest.length > 0) input.feed(head.rest);
+    if (input.remaining > 0 && this.settings.bodyTimeout > 0) {
+      this.bodyTimer = setTimeout(() => this.onBodyTimeout(), this.settings.bodyTimeout);
+      this.bodyTimer.unref();
+    }
     const s = this.settings;
     // The variables object becomes the environ: no copy (buildEnviron takes ownership).
     const environ = buildEnviron(head.vars, {
@@ -300,6 +359,7 @@ class Connection {
       multiprocess: s.multiprocess,
     });
     const sink = new SocketSink(this.socket);
+    this.sink = sink;
     this.responding = true;
     this.hooks.started();
     runApp(s.app, environ, sink).then(
@@ -317,7 +377,7 @@ class Connection {
     this.hooks.finished();
     this.state = State.Done;
     // The sink ended (or reset) the socket; keep draining unread body bytes until the peer closes.
-    if (!this.socket.destroyed) linger(this.socket, this.settings.lingerTimeout);
+    if (!this.socket.destroyed && !this.lingering) linger(this.socket, this.settings.lingerTimeout);
   }
 }
 
@@ -330,6 +390,11 @@ class Connection {
 class SCGIInput extends Readable {
   remaining: number;
   private paused = false;
+
+  /** `true` while the socket is paused because the app is behind. */
+  get socketPaused(): boolean {
+    return this.paused;
+  }
 
   constructor(
     private readonly socket: Socket,
@@ -374,8 +439,19 @@ class SCGIInput extends Readable {
  */
 class SocketSink implements ResponseSink {
   private pendingHead: Buffer | undefined;
-
   private closeEmitted = false;
+  private wrote = false;
+  private takenOver = false;
+
+  /** `true` once response bytes were handed to the socket. */
+  get started(): boolean {
+    return this.wrote;
+  }
+
+  /** The connection answers on its own (a timeout): what the driver still sends is dropped. */
+  takeOver(): void {
+    this.takenOver = true;
+  }
 
   constructor(private readonly socket: Socket) {
     socket.once('close', () => (this.closeEmitted = true));
@@ -387,6 +463,8 @@ class SocketSink implements ResponseSink {
 
   body(chunk: Uint8Array): void | Promise<void> {
     const socket = this.socket;
+    if (this.takenOver) return;
+    this.wrote = true;
     if (socket.destroyed || !socket.writable) {
       // The peer is gone. Returning at once would let the driver pull a sync body to its end in one
       // blocking loop before the 'close' event (which fires nsgi.signal) can run: an endless body
@@ -411,7 +489,8 @@ class SocketSink implements ResponseSink {
 
   end(): void {
     const socket = this.socket;
-    if (socket.destroyed || !socket.writable) return;
+    if (this.takenOver || socket.destroyed || !socket.writable) return;
+    this.wrote = true;
     if (this.pendingHead !== undefined) {
       socket.end(this.pendingHead);
       this.pendingHead = undefined;
@@ -421,6 +500,7 @@ class SocketSink implements ResponseSink {
   }
 
   fail(): void {
+    if (this.takenOver) return;
     // A reset, not a FIN: the web server must not take a cut-short body for a complete one.
     if (!this.socket.destroyed) this.socket.resetAndDestroy();
   }

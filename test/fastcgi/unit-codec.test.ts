@@ -275,6 +275,39 @@ describe('RecordWriter framing (§3.3, §5.3)', () => {
     expect(parseAll(taken.map(([b]) => b)).map((r) => `${recordTypeName(r.type)} ${r.requestId}`)).toEqual(expected);
   });
 
+  // Writers without a poolSize share one process-wide pool: interleaved, each must hand out only its own
+  // records, in order, and never see its taken bytes overwritten by another.
+  it('shares one pool between writers without mixing their records', () => {
+    const writers = [new RecordWriter(), new RecordWriter(), new RecordWriter()];
+    const taken: Array<Array<[Uint8Array, string]>> = writers.map(() => []);
+    for (let round = 0; round < 2000; round++) {
+      const i = round % 3;
+      const w = writers[(round * 7) % 3]!;
+      const id = (round * 7) % 3 + 1;
+      w.stream(FCGI_STDOUT, id, Buffer.alloc(round % 50, 0x61 + i));
+      w.endRequest(id, round, 0);
+      if (round % 5 === 0) for (let k = 0; k < 3; k++) for (const b of writers[k]!.take()) taken[k]!.push([b, hex(b)]);
+    }
+    for (let k = 0; k < 3; k++) for (const b of writers[k]!.take()) taken[k]!.push([b, hex(b)]);
+    for (let k = 0; k < 3; k++) {
+      for (const [b, snapshot] of taken[k]!) expect(hex(b)).toBe(snapshot);
+      const records = parseAll(taken[k]!.map(([b]) => b));
+      expect(new Set(records.map((r) => r.requestId))).toEqual(new Set([k + 1]));
+      const ends = records.filter((r) => r.type === FCGI_END_REQUEST).map((r) => r.content.readUInt32BE(0));
+      expect(ends).toEqual(Array.from({ length: 2000 }, (_, r) => r).filter((r) => (r * 7) % 3 === k));
+    }
+  });
+
+  it('costs no buffer until it writes (a connection that stays idle holds no pool)', () => {
+    globalThis.gc?.();
+    const before = process.memoryUsage().arrayBuffers;
+    const writers = Array.from({ length: 1000 }, () => new RecordWriter());
+    const after = process.memoryUsage().arrayBuffers;
+    expect(writers).toHaveLength(1000);
+    // One 64 KiB pool each would be 62.5 MiB.
+    expect(after - before).toBeLessThan(4 * 1024 * 1024);
+  });
+
   it('encodes END_REQUEST with appStatus (32-bit) and protocolStatus (§5.5)', () => {
     const w = new RecordWriter();
     w.endRequest(0x0102, 0x01020304, FCGI_OVERLOADED);

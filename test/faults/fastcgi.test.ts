@@ -15,6 +15,7 @@ import {
   FCGI_BEGIN_REQUEST,
   FCGI_END_REQUEST,
   FCGI_HEADER_LEN,
+  FCGI_KEEP_CONN,
   FCGI_PARAMS,
   FCGI_RESPONDER,
   FCGI_STDIN,
@@ -34,6 +35,7 @@ import {
   quietBaseline,
   rawConnect,
   readUntilClose,
+  SLOW_INPUT_DELAY,
   resources,
   settleValue,
   waitFor,
@@ -242,5 +244,161 @@ describe('FastCGI: apps that misbehave', () => {
     await new Promise((r) => setTimeout(r, 100));
     expect(probe('forever-gone').pulls).toBe(pulls);
     await expectHealthy();
+  });
+});
+
+/** The records a raw peer got, until the server closed the connection. */
+async function recordsUntilClose(socket: Socket): Promise<{ stdout: string; ended: boolean; appStatus: number | undefined; timedOut: boolean }> {
+  let stdout = '';
+  let type = 0;
+  let ended = false;
+  let appStatus: number | undefined;
+  const parser = new RecordParser({
+    record: (t) => (type = t),
+    content: (c, start, end) => {
+      if (type === FCGI_STDOUT) stdout += c.toString('latin1', start, end);
+      if (type === FCGI_END_REQUEST && end - start >= 4) appStatus = c.readUInt32BE(start);
+    },
+    recordEnd: () => {
+      if (type === FCGI_END_REQUEST) ended = true;
+    },
+  });
+  const { bytes, timedOut } = await readUntilClose(socket);
+  parser.push(bytes);
+  return { stdout, ended, appStatus, timedOut };
+}
+
+describe('FastCGI: a web server that stalls mid-request (paramsTimeout, stdinTimeout)', () => {
+  const PARAMS_TIMEOUT = 300;
+  const STDIN_TIMEOUT = 400;
+  const slowLogger = memoryLogger();
+  let slow: NsgiServer;
+  let slowAddress: string;
+  let slowClient: FastCGIClient;
+  let slowBaseline: ResourceCounts;
+
+  beforeAll(async () => {
+    // One request slot: a stalled request that kept it would refuse every later one.
+    slow = createFastCGIServer(faultApp, { logger: slowLogger, errors: nullErrors(), maxRequests: 1, paramsTimeout: PARAMS_TIMEOUT, stdinTimeout: STDIN_TIMEOUT });
+    slowAddress = await slow.listen(`unix:${dir}/fcgi-slow.sock`);
+    slowClient = new FastCGIClient(slowAddress);
+    await slowClient.request({ path: '/ok' });
+    slowBaseline = await quietBaseline(slow);
+  });
+
+  afterAll(async () => {
+    await slowClient.close();
+    await slow.close(1000);
+  });
+
+  beforeEach(() => {
+    slowLogger.entries.length = 0;
+  });
+
+  async function expectSlowHealthy(): Promise<void> {
+    const res = await slowClient.request({ path: '/ok' });
+    expect([res.status, res.body.toString(), res.protocolStatus]).toEqual([200, 'ok', 0]);
+    await expectNothingLeft(slow, slowBaseline);
+  }
+
+  it(`half a PARAMS stream: answered 408 after paramsTimeout (${PARAMS_TIMEOUT} ms), the slot freed, the app never run`, async () => {
+    const full = encodeRecord(FCGI_PARAMS, 1, encodeParams(params('/ok', 'params-stall')));
+    const socket = await rawConnect(slowAddress);
+    socket.write(Buffer.concat([encodeRecord(FCGI_BEGIN_REQUEST, 1, beginRequestBody(FCGI_RESPONDER, 0)), full.subarray(0, FCGI_HEADER_LEN + 5)]));
+    await waitFor(() => slow.activeRequests === 1, 'the request to begin');
+    // Meanwhile the one slot is taken: another request is refused, not queued.
+    const refused = await slowClient.request({ path: '/ok' });
+    expect(refused.protocolStatus).not.toBe(0);
+    const started = Date.now();
+    const { stdout, ended, appStatus, timedOut } = await recordsUntilClose(socket);
+    expect(timedOut).toBe(false);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(PARAMS_TIMEOUT / 2);
+    expect(stdout).toMatch(/^Status: 408 Request Timeout\r\n/);
+    expect([ended, appStatus]).toEqual([true, 0]);
+    expect(slowLogger.entries.map((e) => e.code)).toContain('NSGI_ERR_FASTCGI_PARAMS_TIMEOUT');
+    expect(probe('params-stall').calls).toBe(0);
+    await expectSlowHealthy();
+  });
+
+  it(`a body that stalls: after stdinTimeout (${STDIN_TIMEOUT} ms) wsgi.input fails with a LimitError, nsgi.signal fires, the peer gets 408`, async () => {
+    const socket = await rawConnect(slowAddress);
+    socket.write(Buffer.concat([head('/input', 'stdin-stall', { REQUEST_METHOD: 'POST', CONTENT_LENGTH: '100000' }), encodeRecord(FCGI_STDIN, 1, Buffer.alloc(1000))]));
+    await waitFor(() => probe('stdin-stall').inputBytes === 1000, 'the first body bytes to reach the app');
+    const { stdout, ended, timedOut } = await recordsUntilClose(socket);
+    expect(timedOut).toBe(false);
+    expect(stdout).toMatch(/^Status: 408 Request Timeout\r\n/);
+    expect(ended).toBe(true);
+    await waitFor(() => probe('stdin-stall').done, 'the app to stop reading');
+    expect(probe('stdin-stall').inputError).toBe('NSGI_ERR_FASTCGI_STDIN_TIMEOUT');
+    expect(probe('stdin-stall').aborted).toBe(true);
+    expect(slowLogger.entries.map((e) => e.code)).toContain('NSGI_ERR_FASTCGI_STDIN_TIMEOUT');
+    await expectSlowHealthy();
+  });
+
+  it('on a kept connection, only the stalled request ends: the connection serves the next one', async () => {
+    const socket = await rawConnect(slowAddress);
+    const keep = (path: string, id: number, probeName: string, extra: Record<string, string>): Buffer =>
+      Buffer.concat([
+        encodeRecord(FCGI_BEGIN_REQUEST, id, beginRequestBody(FCGI_RESPONDER, FCGI_KEEP_CONN)),
+        encodeRecord(FCGI_PARAMS, id, encodeParams(params(path, probeName, extra))),
+        encodeRecord(FCGI_PARAMS, id),
+      ]);
+    const got: Buffer[] = [];
+    socket.on('data', (c: Buffer) => got.push(c));
+    socket.write(Buffer.concat([keep('/input', 1, 'kept-stall', { REQUEST_METHOD: 'POST', CONTENT_LENGTH: '10' }), encodeRecord(FCGI_STDIN, 1, Buffer.from('abc'))]));
+    await waitFor(() => probe('kept-stall').done, 'the stalled request to end');
+    await waitFor(() => slow.activeRequests === 0, 'the slot to be freed');
+    socket.write(Buffer.concat([keep('/ok', 2, 'kept-next', {}), encodeRecord(FCGI_STDIN, 2)]));
+    await waitFor(() => Buffer.concat(got).toString('latin1').includes('ok'), 'the next request on the same connection');
+    expect(socket.destroyed).toBe(false);
+    const text = Buffer.concat(got).toString('latin1');
+    expect(text).toContain('Status: 408 Request Timeout');
+    expect(text).toContain('Status: 200 OK');
+    expect(probe('kept-stall').inputError).toBe('NSGI_ERR_FASTCGI_STDIN_TIMEOUT');
+    socket.destroy();
+    await expectSlowHealthy();
+  });
+
+  it('a response already streaming when the body stalls is cut short (no clean END_REQUEST), its body closed', async () => {
+    const socket = await rawConnect(slowAddress);
+    socket.write(Buffer.concat([head('/forever', 'stream-then-stall', { REQUEST_METHOD: 'POST', CONTENT_LENGTH: '10' }), encodeRecord(FCGI_STDIN, 1, Buffer.from('abc'))]));
+    const { stdout, ended, timedOut } = await recordsUntilClose(socket);
+    expect(timedOut).toBe(false);
+    expect(stdout).toMatch(/^Status: 200 OK\r\n/);
+    expect(ended).toBe(false);
+    await waitFor(() => probe('stream-then-stall').returned, 'return() on the body');
+    expect(probe('stream-then-stall').aborted).toBe(true);
+    expect(slowLogger.entries.map((e) => e.code)).toContain('NSGI_ERR_FASTCGI_STDIN_TIMEOUT');
+    await expectSlowHealthy();
+  });
+
+  it('a body that keeps trickling in is not cut, however long it takes in all', async () => {
+    const socket = await rawConnect(slowAddress);
+    socket.write(head('/input', 'stdin-trickle', { REQUEST_METHOD: 'POST', CONTENT_LENGTH: '10' }));
+    // 10 bytes, one every STDIN_TIMEOUT / 4: the whole body takes 2.5 timeouts, no gap reaches one.
+    for (let i = 0; i < 10; i++) {
+      await new Promise((r) => setTimeout(r, STDIN_TIMEOUT / 4));
+      socket.write(encodeRecord(FCGI_STDIN, 1, Buffer.from('x')));
+    }
+    socket.write(encodeRecord(FCGI_STDIN, 1));
+    const { stdout, ended } = await recordsUntilClose(socket);
+    expect(stdout).toMatch(/^Status: 200 OK\r\n[^]*\r\n\r\n10$/);
+    expect(ended).toBe(true);
+    expect(slowLogger.entries).toEqual([]);
+    await expectSlowHealthy();
+  });
+
+  it(`an app that is behind (socket paused for ${SLOW_INPUT_DELAY} ms, past stdinTimeout) is not mistaken for a stalled peer`, async () => {
+    const socket = await rawConnect(slowAddress);
+    const body = Buffer.alloc(60_000, 0x61);
+    const records = [head('/slow-input', 'app-behind', { REQUEST_METHOD: 'POST', CONTENT_LENGTH: String(body.length * 16) })];
+    for (let i = 0; i < 16; i++) records.push(encodeRecord(FCGI_STDIN, 1, body));
+    records.push(encodeRecord(FCGI_STDIN, 1));
+    socket.write(Buffer.concat(records));
+    const { stdout, ended } = await recordsUntilClose(socket);
+    expect(stdout).toMatch(new RegExp(`^Status: 200 OK\\r\\n[^]*\\r\\n\\r\\n${body.length * 16}$`));
+    expect(ended).toBe(true);
+    expect(slowLogger.entries).toEqual([]);
+    await expectSlowHealthy();
   });
 });

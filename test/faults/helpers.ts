@@ -27,6 +27,9 @@ export interface Probe {
   done: boolean;
 }
 
+/** How long `/slow-input` waits before reading its body (longer than the body timeouts the tests set). */
+export const SLOW_INPUT_DELAY = 1000;
+
 export const probes = new Map<string, Probe>();
 
 /** The probe for `name`, created empty on first use. */
@@ -44,6 +47,7 @@ export function probe(name: string): Probe {
  *
  * - `/ok`: a small normal response.
  * - `/input`: reads the whole body, then answers its size.
+ * - `/slow-input`: waits `SLOW_INPUT_DELAY` ms before reading (an app that is behind), then as `/input`.
  * - `/throw`, `/reject`, `/no-start`: fail before the head.
  * - `/throw-after`: fails after the head and a first chunk.
  * - `/forever`: a body that never ends (until the server calls return()).
@@ -58,7 +62,9 @@ export const faultApp: App = async (environ: Environ, startResponse) => {
     case '/ok':
       startResponse('200 OK', [['Content-Type', 'text/plain']]);
       return ['ok'];
+    case '/slow-input':
     case '/input':
+      if (environ.PATH_INFO === '/slow-input') await new Promise((r) => setTimeout(r, SLOW_INPUT_DELAY));
       try {
         for await (const chunk of environ['wsgi.input']) p.inputBytes += (chunk as Buffer).length;
       } catch (error) {

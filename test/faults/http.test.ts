@@ -1,6 +1,6 @@
 // Faults against a running HTTP server (createHTTPServer on 127.0.0.1, port 0): clients that go away
 // mid-header, mid-body and mid-response, a client that stops reading a 256 MiB response, slowloris on
-// the head (headersTimeout 300 ms), an idle keep-alive connection, 2,000 connections opened and dropped,
+// the head (headersTimeout 300 ms) and the body (bodyTimeout 400 ms), too many connections, an idle keep-alive connection, 2,000 connections opened and dropped,
 // and apps that throw, reject, never call startResponse, never end, or fail after the head. After each:
 // a normal request still succeeds, no request is left running, and no socket or timer is left behind.
 import { request as httpRequest, type IncomingMessage } from 'node:http';
@@ -18,6 +18,7 @@ import {
   quietBaseline,
   rawConnect,
   readUntilClose,
+  SLOW_INPUT_DELAY,
   settleValue,
   waitFor,
   type ResourceCounts,
@@ -25,6 +26,7 @@ import {
 
 const HEADERS_TIMEOUT = 300;
 const KEEP_ALIVE_TIMEOUT = 300;
+const BODY_TIMEOUT = 400;
 const logger = memoryLogger();
 let server: NsgiServer;
 let address: string;
@@ -58,7 +60,7 @@ async function expectHealthy(): Promise<void> {
 }
 
 beforeAll(async () => {
-  server = createHTTPServer(faultApp, { logger, errors: nullErrors(), headersTimeout: HEADERS_TIMEOUT, keepAliveTimeout: KEEP_ALIVE_TIMEOUT });
+  server = createHTTPServer(faultApp, { logger, errors: nullErrors(), headersTimeout: HEADERS_TIMEOUT, keepAliveTimeout: KEEP_ALIVE_TIMEOUT, bodyTimeout: BODY_TIMEOUT });
   // No connectionsCheckingInterval tweak here: createHTTPServer derives it from the timeouts, so a
   // 300 ms headersTimeout is enforced within ~150 ms (Node's default check runs every 30 s).
   server.server.on('connection', (s: Socket) => serverSockets.push(s));
@@ -175,6 +177,84 @@ describe('HTTP: slowloris, idle connections and churn', () => {
     expect(timedOut).toBe(false);
     expect(bytes.toString('latin1')).toMatch(/^HTTP\/1\.1 200 [^]*\r\n\r\nok$/);
     await expectHealthy();
+  });
+
+  const post = (path: string, probeName: string, length: number): string =>
+    `POST ${path}?${probeName} HTTP/1.1\r\nHost: faults\r\nContent-Length: ${length}\r\nConnection: close\r\n\r\n`;
+
+  it(`a body that stalls: after bodyTimeout (${BODY_TIMEOUT} ms) wsgi.input fails with a LimitError, nsgi.signal fires, the client gets 408`, async () => {
+    const socket = await rawConnect(address);
+    const answer = readUntilClose(socket, 10_000);
+    socket.write(post('/input', 'body-stall', 100_000) + 'x'.repeat(1000));
+    const { bytes, timedOut } = await answer;
+    expect(timedOut).toBe(false);
+    expect(bytes.toString('latin1')).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/);
+    await waitFor(() => probe('body-stall').done, 'the app to stop reading');
+    expect(probe('body-stall').inputBytes).toBe(1000);
+    expect(probe('body-stall').inputError).toBe('NSGI_ERR_HTTP_BODY_TIMEOUT');
+    expect(probe('body-stall').aborted).toBe(true);
+    expect(logger.entries.map((e) => e.code)).toContain('NSGI_ERR_HTTP_BODY_TIMEOUT');
+    await expectHealthy();
+  });
+
+  it('a response already streaming when the body stalls is cut short (no final chunk), its body closed', async () => {
+    const socket = await rawConnect(address);
+    const answer = readUntilClose(socket, 10_000);
+    socket.write(post('/forever', 'stream-then-stall', 10) + 'abc');
+    const { bytes, timedOut } = await answer;
+    expect(timedOut).toBe(false);
+    const text = bytes.toString('latin1');
+    expect(text).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(text.endsWith('\r\n0\r\n\r\n')).toBe(false);
+    await waitFor(() => probe('stream-then-stall').returned, 'return() on the body');
+    expect(probe('stream-then-stall').aborted).toBe(true);
+    expect(logger.entries.map((e) => e.code)).toContain('NSGI_ERR_HTTP_BODY_TIMEOUT');
+    await expectHealthy();
+  });
+
+  it('a body that keeps trickling in is not cut, however long it takes in all', async () => {
+    const socket = await rawConnect(address);
+    const answer = readUntilClose(socket, 10_000);
+    socket.write(post('/input', 'body-trickle', 10));
+    // One byte every BODY_TIMEOUT / 4: the whole body takes 2.5 timeouts, no gap reaches one.
+    for (let i = 0; i < 10; i++) {
+      await new Promise((r) => setTimeout(r, BODY_TIMEOUT / 4));
+      socket.write('x');
+    }
+    const { bytes } = await answer;
+    expect(bytes.toString('latin1')).toMatch(/^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\n10$/);
+    expect(logger.entries).toEqual([]);
+    await expectHealthy();
+  });
+
+  it(`an app that is behind (body unread for ${SLOW_INPUT_DELAY} ms, past bodyTimeout) is not mistaken for a stalled client`, async () => {
+    const size = 1024 * 1024;
+    const socket = await rawConnect(address);
+    const answer = readUntilClose(socket, 10_000);
+    socket.write(post('/slow-input', 'body-app-behind', size) + 'a'.repeat(size));
+    const { bytes } = await answer;
+    expect(bytes.toString('latin1')).toMatch(new RegExp(`^HTTP/1\\.1 200 OK\\r\\n[^]*\\r\\n\\r\\n${size}$`));
+    expect(logger.entries).toEqual([]);
+    await expectHealthy();
+  });
+
+  it('closes connections past maxConnections on accept, logged; 1024 by default', async () => {
+    expect(createHTTPServer(faultApp).server.maxConnections).toBe(1024);
+    const few = memoryLogger();
+    const small = createHTTPServer(faultApp, { logger: few, errors: nullErrors(), maxConnections: 2 });
+    let accepted = 0;
+    small.server.on('connection', () => accepted++);
+    const smallAddress = await small.listen('127.0.0.1:0');
+    const held = [await rawConnect(smallAddress), await rawConnect(smallAddress)];
+    await waitFor(() => accepted === 2, 'the two connections to be accepted');
+    const extra = await rawConnect(smallAddress);
+    extra.write(`${head('/ok', 'over-limit')}\r\n`);
+    const { bytes, timedOut } = await readUntilClose(extra);
+    expect([bytes.length, timedOut]).toEqual([0, false]);
+    expect(few.entries.map((e) => e.code)).toEqual(['NSGI_ERR_HTTP_TOO_MANY_CONNECTIONS']);
+    expect(probe('over-limit').calls).toBe(0);
+    for (const s of held) s.destroy();
+    await small.close(1000);
   });
 
   it('survives 2,000 connections opened and dropped (empty, mid-request-line, mid-header, whole request), half of them reset', async () => {

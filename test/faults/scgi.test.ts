@@ -1,6 +1,6 @@
 // Faults against a running SCGI server (createSCGIServer on 127.0.0.1, port 0): peers that go away
 // mid-header and mid-body (closed, reset, half-closed), mid-response, a peer that stops reading a
-// 256 MiB response, slowloris on the header (headerTimeout 300 ms), 2,000 connections opened and dropped,
+// 256 MiB response, slowloris on the header (headerTimeout 300 ms) and on the body (bodyTimeout 400 ms), 2,000 connections opened and dropped,
 // and apps that throw, reject, never call startResponse, never end, or fail after the head. After each:
 // a normal request still succeeds, no request is left running, and no socket or timer is left behind.
 import type { Socket } from 'node:net';
@@ -20,12 +20,14 @@ import {
   quietBaseline,
   rawConnect,
   readUntilClose,
+  SLOW_INPUT_DELAY,
   settleValue,
   waitFor,
   type ResourceCounts,
 } from './helpers.js';
 
 const HEADER_TIMEOUT = 300;
+const BODY_TIMEOUT = 400;
 const logger = memoryLogger();
 let server: NsgiServer;
 let address: string;
@@ -45,7 +47,7 @@ async function expectHealthy(): Promise<void> {
 
 beforeAll(async () => {
   // lingerTimeout short too: after an error response the server drains the peer for this long.
-  server = createSCGIServer(faultApp, { logger, errors: nullErrors(), headerTimeout: HEADER_TIMEOUT, lingerTimeout: 500 });
+  server = createSCGIServer(faultApp, { logger, errors: nullErrors(), headerTimeout: HEADER_TIMEOUT, bodyTimeout: BODY_TIMEOUT, lingerTimeout: 500 });
   server.server.on('connection', (s: Socket) => serverSockets.push(s));
   address = await server.listen('127.0.0.1:0');
   client = new SCGIClient(address);
@@ -164,6 +166,60 @@ describe('SCGI: slowloris and churn', () => {
     const socket = await rawConnect(address);
     const { timedOut } = await readUntilClose(socket, 10_000);
     expect(timedOut).toBe(false);
+    await expectHealthy();
+  });
+
+  it(`a body that stalls: after bodyTimeout (${BODY_TIMEOUT} ms) wsgi.input fails with a LimitError, nsgi.signal fires, the peer gets 408`, async () => {
+    const socket = await rawConnect(address);
+    const answer = readUntilClose(socket, 10_000);
+    socket.write(Buffer.concat([header('/input', 'body-stall', 100_000, 'POST'), Buffer.alloc(1000)]));
+    const { bytes, timedOut } = await answer;
+    expect(timedOut).toBe(false);
+    expect(bytes.toString('latin1')).toMatch(/^Status: 408 Request Timeout\r\n/);
+    await waitFor(() => probe('body-stall').done, 'the app to stop reading');
+    expect(probe('body-stall').inputBytes).toBe(1000);
+    expect(probe('body-stall').inputError).toBe('NSGI_ERR_SCGI_BODY_TIMEOUT');
+    expect(probe('body-stall').aborted).toBe(true);
+    expect(logger.entries.map((e) => e.code)).toContain('NSGI_ERR_SCGI_BODY_TIMEOUT');
+    await expectHealthy();
+  });
+
+  it('a response already streaming when the body stalls is reset, its body closed', async () => {
+    const socket = await rawConnect(address);
+    const answer = readUntilClose(socket, 10_000);
+    socket.write(Buffer.concat([header('/forever', 'stream-then-stall', 10, 'POST'), Buffer.from('abc')]));
+    const { bytes, timedOut } = await answer;
+    expect(timedOut).toBe(false);
+    expect(bytes.toString('latin1')).toMatch(/^Status: 200 OK\r\n/);
+    await waitFor(() => probe('stream-then-stall').returned, 'return() on the body');
+    expect(probe('stream-then-stall').aborted).toBe(true);
+    expect(logger.entries.map((e) => e.code)).toContain('NSGI_ERR_SCGI_BODY_TIMEOUT');
+    await expectHealthy();
+  });
+
+  it('a body that keeps trickling in is not cut, however long it takes in all', async () => {
+    const socket = await rawConnect(address);
+    const answer = readUntilClose(socket, 10_000);
+    socket.write(header('/input', 'body-trickle', 10, 'POST'));
+    // One byte every BODY_TIMEOUT / 4: the whole body takes 2.5 timeouts, no gap reaches one.
+    for (let i = 0; i < 10; i++) {
+      await new Promise((r) => setTimeout(r, BODY_TIMEOUT / 4));
+      socket.write('x');
+    }
+    const { bytes } = await answer;
+    expect(bytes.toString('latin1')).toMatch(/^Status: 200 OK\r\n[^]*\r\n\r\n10$/);
+    expect(logger.entries).toEqual([]);
+    await expectHealthy();
+  });
+
+  it(`an app that is behind (socket paused for ${SLOW_INPUT_DELAY} ms, past bodyTimeout) is not mistaken for a stalled peer`, async () => {
+    const size = 1024 * 1024;
+    const socket = await rawConnect(address);
+    const answer = readUntilClose(socket, 10_000);
+    socket.write(Buffer.concat([header('/slow-input', 'body-app-behind', size, 'POST'), Buffer.alloc(size, 0x61)]));
+    const { bytes } = await answer;
+    expect(bytes.toString('latin1')).toMatch(new RegExp(`^Status: 200 OK\\r\\n[^]*\\r\\n\\r\\n${size}$`));
+    expect(logger.entries).toEqual([]);
     await expectHealthy();
   });
 
