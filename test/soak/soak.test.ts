@@ -1,0 +1,32 @@
+// The soak (docs/soak.md): a mixed load through real nginx into `nsgi serve --workers 2`, with SIGHUP
+// reloads in the middle. NSGI_SOAK_SECONDS sets its length (default 20 in `npm test`; `npm run soak`
+// runs 120). NSGI_SOAK_FAULT=kill-workers|corrupt|leak injects a fault: the test must then fail.
+import { describe, expect, it } from 'vitest';
+import { runSoak, summarize, type Fault } from './soak.js';
+
+const seconds = Number(process.env.NSGI_SOAK_SECONDS ?? 20);
+const fault = (process.env.NSGI_SOAK_FAULT || undefined) as Fault | undefined;
+
+describe('soak through nginx', () => {
+  it(`${seconds} s of mixed load with reloads: nothing lost, memory flat, logs clean`, { timeout: (seconds + 120) * 1000 }, async () => {
+    const report = await runSoak({ seconds, fault });
+    // The figures go to the CI log whatever the outcome.
+    console.log(summarize(report));
+    if (report.unexpectedNginx.length + report.unexpectedNsgi.length > 0) console.log(['unexpected nginx lines:', ...report.unexpectedNginx.slice(0, 30), 'unexpected nsgi lines:', ...report.unexpectedNsgi.slice(0, 30)].join('\n'));
+    expect(report.failures, 'requests that failed and were not aborted on purpose').toEqual([]);
+    // The mix really ran: every kind completed (or was aborted) at least once.
+    for (const [kind, n] of Object.entries(report.ok)) if (!kind.startsWith('abort-')) expect(n, `${kind} requests checked`).toBeGreaterThan(0);
+    expect(report.aborted, 'aborts on purpose').toBeGreaterThan(0);
+    expect(report.reloads.map((r) => r.done >= 0), 'every SIGHUP reached "reload: done"').toEqual(report.reloads.map(() => true));
+    expect(report.after, 'a request after the load').toEqual({ status: 200, body: 'ok 42' });
+    expect(report.exitCode, 'the master exits 0 on SIGTERM').toBe(0);
+    expect(report.unexpectedNginx, 'nginx error-log lines no rule allows').toEqual([]);
+    expect(report.unexpectedNsgi, 'nsgi output lines no rule allows').toEqual([]);
+    // Workers were replaced: more worker pids than slots, and the replacements served.
+    expect(report.processes.filter((p) => p.role === 'nsgi worker').length).toBe(2 + 2 * report.reloads.length);
+    const grew = report.processes.filter((p) => !p.verdict.ok).map((p) => `${p.role} ${p.pid}: last-third peak ${p.verdict.lastPeak} > ${p.verdict.limit}`);
+    expect(grew, 'processes whose memory grew after warm-up').toEqual([]);
+    // Long-lived processes are always judged: the run is long enough for their thirds.
+    for (const p of report.processes.filter((p) => p.role !== 'nsgi worker')) expect(p.verdict.judged, `${p.role} judged`).toBe(true);
+  });
+});
