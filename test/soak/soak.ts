@@ -60,6 +60,9 @@ export interface SoakReport {
   /** Bytes the client received in complete downloads and sent in complete uploads. */
   downloadedBytes: number;
   uploadedBytes: number;
+  /** Pids of the workers alive at the first and at the last sample. */
+  workersAtStart: number[];
+  workersAtEnd: number[];
   /** SIGHUPs sent, each with the ms it was sent at and the ms its "reload: done" was seen at (-1: never). */
   reloads: Array<{ at: number; done: number }>;
   processes: ProcessMemory[];
@@ -344,21 +347,30 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       for (const pid of childPids(nginxPid)) take(pid, 'nginx worker');
     };
     sample();
+    const workersAtStart = childPids(masterPid).filter(isWorker);
     const sampler = setInterval(sample, 1000);
 
-    // Reloads (and the kill fault) on a timer; "reload: done" lines are counted to time each one.
+    // Reloads (and the kill fault) on a timer. A SIGHUP waits for the previous reload to finish
+    // ("reload: done"), so that each one replaces every worker rather than folding into the last.
     const reloads: SoakReport['reloads'] = [];
-    const timers = reloadsAt.map((f) =>
-      setTimeout(() => {
+    const reloadsDone = (): number => master!.output().match(/reload: done/g)?.length ?? 0;
+    const timers: NodeJS.Timeout[] = [];
+    let loadOver = false;
+    const reloading = (async () => {
+      for (const f of reloadsAt) {
+        const wait = start + f * seconds * 1000 - Date.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        await waitFor(() => reloadsDone() >= reloads.length || loadOver, 'the previous reload', master, seconds * 1000).catch(() => undefined);
+        if (loadOver) return;
         reloads.push({ at: Date.now() - start, done: -1 });
         process.kill(masterPid, 'SIGHUP');
-      }, f * seconds * 1000),
-    );
+      }
+    })();
     if (options.fault === 'kill-workers') {
       timers.push(setTimeout(() => childPids(masterPid).filter(isWorker).forEach((pid) => process.kill(pid, 'SIGKILL')), 0.3 * seconds * 1000));
     }
     const watchReloads = setInterval(() => {
-      const done = master!.output().match(/reload: done/g)?.length ?? 0;
+      const done = reloadsDone();
       reloads.forEach((r, i) => {
         if (i < done && r.done === -1) r.done = Date.now() - start;
       });
@@ -380,12 +392,16 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       }
     };
     await Promise.all(Array.from({ length: concurrency }, loop));
+    loadOver = true;
     for (const t of timers) clearTimeout(t);
+    await reloading;
     // Let the last reload finish before judging (it is part of the run).
-    if (reloads.length > 0) await waitFor(() => (master!.output().match(/reload: done/g)?.length ?? 0) >= reloads.length, 'the last reload', master, 30_000).catch(() => undefined);
+    await waitFor(() => reloadsDone() >= reloads.length, 'the last reload', master, 30_000).catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 60));
     clearInterval(watchReloads);
     sample();
     clearInterval(sampler);
+    const workersAtEnd = childPids(masterPid).filter(isWorker);
 
     const afterReply = await exchange(agent, port, 'GET', '/app/small?n=42');
     const after = afterReply.outcome === 'done' ? { status: afterReply.status, body: afterReply.text } : { status: 0, body: afterReply.outcome === 'error' ? afterReply.message : 'aborted' };
@@ -405,6 +421,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       downloadedBytes: counts.down,
       uploadedBytes: counts.up,
       reloads,
+      workersAtStart,
+      workersAtEnd,
       processes,
       after,
       exitCode,
