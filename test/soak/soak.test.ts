@@ -1,6 +1,7 @@
 // The soak (docs/soak.md): a mixed load through real nginx into `nsgi serve --workers 2`, with SIGHUP
 // reloads in the middle. NSGI_SOAK_SECONDS sets its length (default 20 in `npm test`; `npm run soak`
 // runs 120). NSGI_SOAK_FAULT=kill-workers|corrupt|leak injects a fault: the test must then fail.
+import { writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { runSoak, summarize, type Fault } from './soak.js';
 
@@ -12,6 +13,8 @@ describe('soak through nginx', () => {
     const report = await runSoak({ seconds, fault });
     // The figures go to the CI log whatever the outcome.
     console.log(summarize(report));
+    // NSGI_SOAK_REPORT=file.json keeps every sample (docs/soak.md's figures come from one).
+    if (process.env.NSGI_SOAK_REPORT) writeFileSync(process.env.NSGI_SOAK_REPORT, JSON.stringify(report, null, 1));
     if (report.unexpectedNginx.length + report.unexpectedNsgi.length > 0) console.log(['unexpected nginx lines:', ...report.unexpectedNginx.slice(0, 30), 'unexpected nsgi lines:', ...report.unexpectedNsgi.slice(0, 30)].join('\n'));
     expect(report.failures, 'requests that failed and were not aborted on purpose').toEqual([]);
     // The mix really ran: every kind completed (or was aborted) at least once.

@@ -142,6 +142,9 @@ function exchange(agent: Agent, port: number, method: string, path: string, opti
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      // A failed exchange's connection is not handed to the next request (an upload answered early
+      // never finished its body: the socket is unusable, and reusing it would fail an innocent request).
+      if (r.outcome === 'error') req.destroy();
       resolve(r);
     };
     const abortNow = (): void => {
