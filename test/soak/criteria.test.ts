@@ -2,6 +2,7 @@
 // records and fail what a broken one does, so that a green soak means something.
 import { describe, expect, it } from 'vitest';
 import { judgeMemory, MIN_JUDGED_SAMPLES, unexpectedNginxLines, unexpectedNsgiLines, type Sample } from './criteria.js';
+import { servingEnd } from './soak.js';
 
 const MiB = 1024 * 1024;
 /** n samples, one a second, RSS in MiB from `f(i)`. */
@@ -86,5 +87,25 @@ describe('nsgi output', () => {
     ['a stack line', '    at Socket.write (node:net:123:4)'],
   ])('refuses %s', (_, text) => {
     expect(unexpectedNsgiLines(`${healthy}\n${text}\n`)).toEqual([text]);
+  });
+});
+
+describe('servingEnd: a replaced worker is judged up to its replacement, not through its drain', () => {
+  const starts = [
+    { slot: 1, pid: 11, t: 0 },
+    { slot: 2, pid: 12, t: 0 },
+    { slot: 1, pid: 21, t: 60_000 },
+    { slot: 2, pid: 22, t: 64_000 },
+    { slot: 1, pid: 31, t: 90_000 },
+  ];
+  it.each([
+    [11, 60_000],
+    [12, 64_000],
+    [21, 90_000],
+    [22, Infinity],
+    [31, Infinity],
+    [999, Infinity],
+  ])('pid %i serves until %d', (pid, end) => {
+    expect(servingEnd(starts, pid)).toBe(end);
   });
 });

@@ -16,23 +16,25 @@ describe('soak through nginx', () => {
     // NSGI_SOAK_REPORT=file.json keeps every sample (docs/soak.md's figures come from one).
     if (process.env.NSGI_SOAK_REPORT) writeFileSync(process.env.NSGI_SOAK_REPORT, JSON.stringify(report, null, 1));
     if (report.unexpectedNginx.length + report.unexpectedNsgi.length > 0) console.log(['unexpected nginx lines:', ...report.unexpectedNginx.slice(0, 30), 'unexpected nsgi lines:', ...report.unexpectedNsgi.slice(0, 30)].join('\n'));
-    expect(report.failures, 'requests that failed and were not aborted on purpose').toEqual([]);
+    expect.soft(report.failures, 'requests that failed and were not aborted on purpose').toEqual([]);
     // The mix really ran: every kind completed (or was aborted) at least once.
-    for (const [kind, n] of Object.entries(report.ok)) if (!kind.startsWith('abort-')) expect(n, `${kind} requests checked`).toBeGreaterThan(0);
-    expect(report.aborted, 'aborts on purpose').toBeGreaterThan(0);
-    expect(report.reloads.map((r) => r.done >= 0), 'every SIGHUP reached "reload: done"').toEqual(report.reloads.map(() => true));
-    expect(report.after, 'a request after the load').toEqual({ status: 200, body: 'ok 42' });
-    expect(report.exitCode, 'the master exits 0 on SIGTERM').toBe(0);
-    expect(report.unexpectedNginx, 'nginx error-log lines no rule allows').toEqual([]);
-    expect(report.unexpectedNsgi, 'nsgi output lines no rule allows').toEqual([]);
+    for (const [kind, n] of Object.entries(report.ok)) if (!kind.startsWith('abort-')) expect.soft(n, `${kind} requests checked`).toBeGreaterThan(0);
+    expect.soft(report.aborted, 'aborts on purpose').toBeGreaterThan(0);
+    expect.soft(report.reloads.map((r) => r.done >= 0), 'every SIGHUP reached "reload: done"').toEqual(report.reloads.map(() => true));
+    expect.soft(report.after, 'a request after the load').toEqual({ status: 200, body: 'ok 42' });
+    expect.soft(report.exitCode, 'the master exits 0 on SIGTERM').toBe(0);
+    expect.soft(report.unexpectedNginx, 'nginx error-log lines no rule allows').toEqual([]);
+    expect.soft(report.unexpectedNsgi, 'nsgi output lines no rule allows').toEqual([]);
     // Every reload replaced every worker: none of the first ones is left, and as many serve as before.
-    expect(report.workersAtStart).toHaveLength(2);
-    expect(report.workersAtEnd).toHaveLength(2);
-    if (report.reloads.length > 0) expect(report.workersAtEnd.filter((pid) => report.workersAtStart.includes(pid)), 'first workers still serving after the reloads').toEqual([]);
-    expect(report.processes.filter((p) => p.role === 'nsgi worker').length, 'worker processes seen').toBeGreaterThanOrEqual(2 + 2 * report.reloads.length);
+    expect.soft(report.workersAtStart).toHaveLength(2);
+    expect.soft(report.workersAtEnd).toHaveLength(2);
+    if (report.reloads.length > 0) expect.soft(report.workersAtEnd.filter((pid) => report.workersAtStart.includes(pid)), 'first workers still serving after the reloads').toEqual([]);
+    expect.soft(report.processes.filter((p) => p.role === 'nsgi worker').length, 'worker processes seen').toBeGreaterThanOrEqual(2 + 2 * report.reloads.length);
     const grew = report.processes.filter((p) => !p.verdict.ok).map((p) => `${p.role} ${p.pid}: last-third peak ${p.verdict.lastPeak} > ${p.verdict.limit}`);
-    expect(grew, 'processes whose memory grew after warm-up').toEqual([]);
+    expect.soft(grew, 'processes whose memory grew after warm-up').toEqual([]);
     // Long-lived processes are always judged: the run is long enough for their thirds.
-    for (const p of report.processes.filter((p) => p.role !== 'nsgi worker')) expect(p.verdict.judged, `${p.role} judged`).toBe(true);
+    for (const p of report.processes.filter((p) => p.role !== 'nsgi worker')) expect.soft(p.verdict.judged, `${p.role} judged`).toBe(true);
+    // ... and so is at least the first generation of workers (which serves until the first reload).
+    expect.soft(report.processes.filter((p) => p.role === 'nsgi worker' && p.verdict.judged).length, 'workers judged').toBeGreaterThanOrEqual(2);
   });
 });

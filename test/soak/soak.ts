@@ -45,7 +45,22 @@ export interface ProcessMemory {
   role: 'nsgi master' | 'nsgi worker' | 'nginx master' | 'nginx worker';
   pid: number;
   samples: Sample[];
+  /** For a worker replaced during the run: when its replacement was ready (ms); it only drained after. */
+  servedUntil: number | undefined;
+  /** Judged on the samples up to servedUntil: a draining worker takes no new work, so it cannot grow. */
   verdict: MemoryVerdict;
+}
+
+/**
+ * When a worker stopped taking new requests: the time of the next "started" line of its slot (the
+ * master stops the old worker once its replacement listens). Infinity for a worker never replaced,
+ * and for a process that is not a worker.
+ */
+export function servingEnd(starts: ReadonlyArray<{ slot: number; pid: number; t: number }>, pid: number): number {
+  const i = starts.findIndex((x) => x.pid === pid);
+  if (i === -1) return Infinity;
+  const next = starts.slice(i + 1).find((x) => x.slot === starts[i]!.slot);
+  return next === undefined ? Infinity : next.t;
 }
 
 export interface SoakReport {
@@ -372,7 +387,15 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     if (options.fault === 'kill-workers') {
       timers.push(setTimeout(() => childPids(masterPid).filter(isWorker).forEach((pid) => process.kill(pid, 'SIGKILL')), 0.3 * seconds * 1000));
     }
+    // Each "worker N (pid P) started" line, timed as it arrives: a worker serves from its own start
+    // line to the next one of its slot (its replacement is ready, so it stops accepting and drains).
+    const starts: Array<{ slot: number; pid: number; t: number }> = [];
+    let seen = 0;
     const watchReloads = setInterval(() => {
+      const out = master!.output();
+      const fresh = out.slice(seen, out.lastIndexOf('\n') + 1);
+      seen += fresh.length;
+      for (const m of fresh.matchAll(/worker (\d+) \(pid (\d+)\) started/g)) starts.push({ slot: Number(m[1]), pid: Number(m[2]), t: Date.now() - start });
       const done = reloadsDone();
       reloads.forEach((r, i) => {
         if (i < done && r.done === -1) r.done = Date.now() - start;
@@ -414,7 +437,11 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     const [exitCode] = (await once(master, 'exit')) as [number | null];
     await nginx.stop();
 
-    const processes: ProcessMemory[] = [...series.entries()].map(([pid, s]) => ({ pid, role: s.role, samples: s.samples, verdict: judgeMemory(s.samples) }));
+    const processes: ProcessMemory[] = [...series.entries()].map(([pid, s]) => {
+      const servedUntil = servingEnd(starts, pid);
+      const serving = s.samples.filter((x) => x.t <= servedUntil);
+      return { pid, role: s.role, samples: s.samples, servedUntil: Number.isFinite(servedUntil) ? servedUntil : undefined, verdict: judgeMemory(serving) };
+    });
     return {
       seconds,
       concurrency,
@@ -461,7 +488,7 @@ export function summarize(r: SoakReport): string {
   const mem = r.processes
     .map((p) => {
       const rss = p.samples.map((s) => s.rss);
-      const life = `${(p.samples[0]!.t / 1000).toFixed(0)}-${(p.samples.at(-1)!.t / 1000).toFixed(0)} s`;
+      const life = `${(p.samples[0]!.t / 1000).toFixed(0)}-${(p.samples.at(-1)!.t / 1000).toFixed(0)} s${p.servedUntil === undefined ? '' : `, served until ${(p.servedUntil / 1000).toFixed(0)} s`}`;
       const v = p.verdict.judged ? (p.verdict.ok ? 'flat' : `GREW: last-third peak ${mib(p.verdict.lastPeak)} > limit ${mib(p.verdict.limit)}`) : 'too short to judge';
       return `${p.role} ${p.pid} (${life}) start/peak/end ${mib(rss[0]!)}/${mib(Math.max(...rss))}/${mib(rss.at(-1)!)} MiB ${v}`;
     })
