@@ -47,7 +47,7 @@ describe('nginx error log', () => {
   it.each([
     ['a client abort', line('info', 'client prematurely closed connection while sending to client')],
     ['a client abort mid-upload', line('info', 'client prematurely closed connection while sending request to upstream')],
-    ['a client reset', line('info', 'recv() failed (104: Connection reset by peer) while sending to client')],
+    ['a client reset while nginx writes to it', line('info', 'writev() failed (104: Connection reset by peer) while sending to client')],
     ['an idle client connection closed', line('info', 'client 127.0.0.1 closed keepalive connection').replace(/, client:.*$/, '')],
     ['a start notice', '2026/11/21 01:49:47 [notice] 123#123: start worker processes'],
   ])('allows %s', (_, text) => {
@@ -57,6 +57,7 @@ describe('nginx error log', () => {
   it.each([
     ['a 502 from a connection closed under a request', line('error', 'upstream prematurely closed connection while reading response header from upstream')],
     ['a reset upstream', line('error', 'recv() failed (104: Connection reset by peer) while reading response header from upstream')],
+    ['a reset seen while reading upstream, at info', line('info', 'recv() failed (104: Connection reset by peer) while reading upstream')],
     ['an app error on FCGI_STDERR', line('error', 'FastCGI sent in stderr: "boom" while reading response header from upstream')],
     ['a stall', line('error', 'upstream timed out (110: Connection timed out) while reading upstream')],
     ['an unknown info line', line('info', 'something new happened')],

@@ -7,10 +7,12 @@ import { runSoak, summarize, type Fault } from './soak.js';
 
 const seconds = Number(process.env.NSGI_SOAK_SECONDS ?? 20);
 const fault = (process.env.NSGI_SOAK_FAULT || undefined) as Fault | undefined;
+// NSGI_SOAK_RELOADS_AT: when to SIGHUP, as comma-separated fractions of the run ('' for none: the control run).
+const reloadsAt = process.env.NSGI_SOAK_RELOADS_AT === undefined ? undefined : process.env.NSGI_SOAK_RELOADS_AT.split(',').filter((x) => x.trim() !== '').map(Number);
 
 describe('soak through nginx', () => {
   it(`${seconds} s of mixed load with reloads: nothing lost, memory flat, logs clean`, { timeout: (seconds + 120) * 1000 }, async () => {
-    const report = await runSoak({ seconds, fault });
+    const report = await runSoak({ seconds, fault, reloadsAt });
     // The figures go to the CI log whatever the outcome.
     console.log(summarize(report));
     // NSGI_SOAK_REPORT=file.json keeps every sample (docs/soak.md's figures come from one).

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startNsgi, waitFor, waitServing, type Served } from '../cli/serve-helpers.js';
 import { freePort, makeTempDir, removeTempDir, startNginx, type Peer } from '../helpers/peers.js';
-import { judgeMemory, unexpectedNginxLines, unexpectedNsgiLines, type MemoryVerdict, type Sample } from './criteria.js';
+import { allowedNginxCounts, judgeMemory, unexpectedNginxLines, unexpectedNsgiLines, type MemoryVerdict, type Sample } from './criteria.js';
 
 export const APP = fileURLToPath(new URL('./app.mjs', import.meta.url));
 
@@ -86,6 +86,8 @@ export interface SoakReport {
   /** Exit code of the master after SIGTERM. */
   exitCode: number | null;
   unexpectedNginx: string[];
+  /** nginx error-log lines each allow rule accepted. */
+  allowedNginx: Record<string, number>;
   unexpectedNsgi: string[];
   nsgiOutput: string;
 }
@@ -473,6 +475,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       after,
       exitCode,
       unexpectedNginx: unexpectedNginxLines(nginx.read('error.log')),
+      allowedNginx: allowedNginxCounts(nginx.read('error.log')),
       unexpectedNsgi: unexpectedNsgiLines(master.output()),
       nsgiOutput: master.output(),
     };
@@ -512,7 +515,8 @@ export function summarize(r: SoakReport): string {
   return (
     `soak: ${r.seconds} s, ${r.concurrency} loops: ${total} requests checked (${kinds}, ${mib(r.downloadedBytes)} MiB down, ${mib(r.uploadedBytes)} MiB up), ` +
     `${r.aborted} aborted on purpose, ${r.failures.length} failed; reloads: ${r.reloads.length} (${reloads}); after: ${r.after.status}; exit ${r.exitCode}; ` +
-    `unexpected log lines: nginx ${r.unexpectedNginx.length}, nsgi ${r.unexpectedNsgi.length}\n` +
+    `unexpected log lines: nginx ${r.unexpectedNginx.length}, nsgi ${r.unexpectedNsgi.length}; ` +
+    `allowed nginx lines: ${Object.entries(r.allowedNginx).map(([why, n]) => `${n} ${why}`).join(', ') || 'none'}\n` +
     `soak: rss: ${mem}`
   );
 }
