@@ -71,8 +71,9 @@ async function* slow(chunks, ms, signal) {
   for (let i = 0; i < chunks; i++) {
     if (i > 0) {
       await new Promise((resolve) => {
-        const t = setTimeout(resolve, ms);
-        signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+        const onAbort = () => (clearTimeout(t), resolve());
+        const t = setTimeout(() => (signal.removeEventListener('abort', onAbort), resolve()), ms);
+        signal.addEventListener('abort', onAbort, { once: true });
       });
     }
     if (signal.aborted) return;
