@@ -21,7 +21,7 @@ import * as net from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import { ConfigError } from '../errors.js';
 import { formatAddress, parseAddress } from '../net/address.js';
-import { removeStaleSocket } from '../net/listen.js';
+import { bindUnderMode, removeStaleSocket } from '../net/listen.js';
 
 /** A bound listening socket held by the master. */
 export interface BoundSocket {
@@ -60,7 +60,7 @@ export async function bindSocket(text: string, options: { socketMode?: number } 
   }
   if (address.kind === 'unix') {
     await removeStaleSocket(address.path);
-    const handle = create(address.path, -1, -1);
+    const handle = bindUnderMode(options.socketMode ?? 0o660, () => create(address.path, -1, -1));
     if (typeof handle === 'number') fail(handle);
     const h = handle as NativeHandle;
     chmodSync(address.path, options.socketMode ?? 0o660);

@@ -60,8 +60,10 @@ export interface ConnectionServer {
   readonly stdinTimeout: number;
   /** Requests running in the whole server. */
   activeRequests: number;
-  /** `true` once `close()` began: new requests are refused with FCGI_OVERLOADED. */
+  /** `true` once `close()` began: no new connections; connections close once idle. */
   readonly closing: boolean;
+  /** Ms an idle kept connection stays open after a graceful close began. */
+  readonly closeIdleDelay: number;
   connectionClosed(connection: FastCGIConnection): void;
 }
 
@@ -101,6 +103,7 @@ export class FastCGIConnection implements RecordHandler, RequestHost {
   private pausedInputs = 0;
   private drainWaiter: Promise<void> | undefined;
   private shuttingDown = false;
+  private lingerTimer: NodeJS.Timeout | undefined;
   private closed = false;
   // When the chunk being parsed arrived (ms): what requests record as their peer's latest progress.
   private readAt = 0;
@@ -131,10 +134,26 @@ export class FastCGIConnection implements RecordHandler, RequestHost {
     return this.server.lateErrors;
   }
 
-  /** Graceful close: no new requests; close once the running ones end. */
+  /**
+   * Graceful close: a kept connection closes once it has been idle for
+   * `closeIdleDelay` (the server option says why); a
+   * request that arrives meanwhile is served, since the web server may have
+   * sent it before it could know. A connection without FCGI_KEEP_CONN closes
+   * after its request, as always.
+   */
   shutdown(): void {
     this.shuttingDown = true;
-    if (this.requests.size === 0) this.endSoon();
+    if (this.requests.size === 0) this.armLinger();
+  }
+
+  private armLinger(): void {
+    if (this.lingerTimer !== undefined) return;
+    const delay = this.server.closeIdleDelay;
+    if (delay === 0) return this.endSoon();
+    this.lingerTimer = setTimeout(() => {
+      this.lingerTimer = undefined;
+      if (this.requests.size === 0) this.endSoon();
+    }, delay);
   }
 
   // Socket events ------------------------------------------------------------------
@@ -163,6 +182,7 @@ export class FastCGIConnection implements RecordHandler, RequestHost {
 
   private onClose(): void {
     this.closed = true;
+    clearTimeout(this.lingerTimer);
     // The web server went away: every request still running is aborted (nsgi.signal fires, return() is called).
     for (const request of this.requests.values()) {
       this.server.activeRequests--;
@@ -308,8 +328,11 @@ export class FastCGIConnection implements RecordHandler, RequestHost {
     const server = this.server;
     let refusal = -1;
     if (role !== FCGI_RESPONDER && role !== FCGI_AUTHORIZER) refusal = FCGI_UNKNOWN_ROLE;
-    else if (server.closing || this.shuttingDown) refusal = FCGI_OVERLOADED;
-    else if (server.activeRequests >= server.maxRequests) {
+    else if (this.socket.writableEnded) {
+      // We already closed our side (the web server sent this before it saw our FIN): it cannot be
+      // answered; the web server sees the connection close and retries what it may retry.
+      return;
+    } else if (server.activeRequests >= server.maxRequests) {
       refusal = FCGI_OVERLOADED;
       server.logger.error(
         `fastcgi: refusing request ${id} with FCGI_OVERLOADED`,
@@ -322,6 +345,10 @@ export class FastCGIConnection implements RecordHandler, RequestHost {
       if (!keepConn) this.endAfterFlush = this.requests.size === 0;
       this.schedule();
       return;
+    }
+    if (this.lingerTimer !== undefined) {
+      clearTimeout(this.lingerTimer);
+      this.lingerTimer = undefined;
     }
     const request = new ServerRequest(this, id, role, keepConn, server.maxParamsBytes, server.inputHighWaterMark);
     request.since = this.readAt;
@@ -475,7 +502,10 @@ export class FastCGIConnection implements RecordHandler, RequestHost {
     this.server.activeRequests--;
     if (request.state !== DONE) request.finish();
     // §5.1: without FCGI_KEEP_CONN the application closes the connection after the request.
-    if (this.requests.size === 0 && (!request.keepConn || this.shuttingDown || this.server.closing)) this.endAfterFlush = true;
+    if (this.requests.size === 0) {
+      if (!request.keepConn) this.endAfterFlush = true;
+      else if (this.shuttingDown) this.armLinger();
+    }
   }
 
   // Output ----------------------------------------------------------------------------
@@ -490,7 +520,7 @@ export class FastCGIConnection implements RecordHandler, RequestHost {
   flush(): void {
     this.flushScheduled = false;
     const socket = this.socket;
-    if (this.closed || socket.destroyed) {
+    if (this.closed || socket.destroyed || socket.writableEnded) {
       this.writer.take();
       return;
     }

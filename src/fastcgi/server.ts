@@ -73,6 +73,18 @@ export interface FastCGIServerOptions extends CommonServerOptions, ListenOptions
    * server, which can tell its client, normally gives up first.
    */
   stdinTimeout?: number;
+  /**
+   * On a graceful `close()`, milliseconds a kept connection must have been
+   * idle before nsgi closes it (default: `200`; `0`: at once). With
+   * `FCGI_KEEP_CONN` the web server owns the connection (§5.1) and may be
+   * writing the next request on it at the very moment nsgi closes it; nginx
+   * then retries a GET but answers a POST `502`. So a closing server still
+   * serves every request that arrives on a kept connection, and closes the
+   * connection only once it has sat unused this long: nginx reuses its most
+   * recently used connection first, so one idle that long is the least likely
+   * to be picked. Never right after a response, when it is the most likely.
+   */
+  closeIdleDelay?: number;
 }
 
 /**
@@ -98,6 +110,7 @@ export function createFastCGIServer(app: App, options: FastCGIServerOptions = {}
     maxParamsBytes: positive(options.maxParamsBytes, DEFAULT_MAX_PARAMS_BYTES, 'maxParamsBytes'),
     inputHighWaterMark: positive(options.inputHighWaterMark, 65536, 'inputHighWaterMark'),
     paramsTimeout: nonNegative(options.paramsTimeout, 30_000, 'paramsTimeout'),
+    closeIdleDelay: nonNegative(options.closeIdleDelay, 200, 'closeIdleDelay'),
     stdinTimeout: nonNegative(options.stdinTimeout, 120_000, 'stdinTimeout'),
     activeRequests: 0,
     closing: false,
@@ -205,7 +218,15 @@ function parseAllowList(value: string | readonly string[] | undefined): Set<stri
   return new Set(list.map(normalizeIP));
 }
 
-// An IPv4 peer on a dual-stack socket shows as ::ffff:a.b.c.d.
+// One canonical text per address, for entries and peers alike: an IPv4 peer on a dual-stack
+// socket shows as ::ffff:a.b.c.d, and an operator may write 0:0:0:0:0:0:0:1 or ::FFFF:7f00:1.
+// The URL parser canonicalises IPv6 (RFC 5952); IPv4-mapped addresses become plain IPv4.
 function normalizeIP(ip: string): string {
-  return ip.startsWith('::ffff:') && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip.toLowerCase();
+  if (isIP(ip) !== 6) return ip;
+  const canonical = new URL(`http://[${ip}]/`).hostname.slice(1, -1);
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(canonical);
+  if (mapped === null) return canonical;
+  const hi = parseInt(mapped[1]!, 16);
+  const lo = parseInt(mapped[2]!, 16);
+  return `${hi >> 8}.${hi & 0xff}.${lo >> 8}.${lo & 0xff}`;
 }

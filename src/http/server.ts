@@ -83,6 +83,10 @@ export function createHTTPServer(app: App, options: HTTPServerOptions = {}): Nsg
       handler(req, res);
     },
   );
+  // Node keeps only the first 1000 header fields and silently drops the rest: a client sending
+  // 1000 tiny headers would push out the X-Forwarded-For a proxy appends after them, and ProxyFix
+  // would trust the client's own. The head stays bounded by maxHeaderSize.
+  server.maxHeadersCount = 0;
   const maxConnections = options.maxConnections ?? DEFAULT_HTTP_MAX_CONNECTIONS;
   if (maxConnections !== Infinity) server.maxConnections = maxConnections;
   server.on('drop', (data?: { remoteAddress?: string }) => {

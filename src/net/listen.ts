@@ -42,7 +42,7 @@ export async function listen(server: Server, target: string | Address, options: 
     };
     server.once('error', onError);
     server.once('listening', onListening);
-    if (address.kind === 'unix') server.listen({ path: address.path, backlog });
+    if (address.kind === 'unix') bindUnderMode(options.socketMode ?? 0o660, () => server.listen({ path: address.path, backlog }));
     else if (address.kind === 'fd') server.listen({ fd: address.fd, backlog });
     else server.listen({ host: address.host, port: address.port, backlog });
   });
@@ -94,4 +94,19 @@ export async function removeStaleSocket(path: string): Promise<void> {
   });
   if (alive) throw new ConfigError('NSGI_ERR_ADDRESS_IN_USE', `address: unix:${path} is in use by another process`);
   unlinkSync(path);
+}
+
+/**
+ * Runs `bind` (which creates a unix socket file synchronously) under a umask
+ * that gives the file at most `mode`: chmod afterwards alone would leave it
+ * connectable by others between bind() and chmod() under a permissive umask.
+ * The chmod still follows, for the bits a umask cannot add.
+ */
+export function bindUnderMode<T>(mode: number, bind: () => T): T {
+  const saved = process.umask(0o777 & ~mode);
+  try {
+    return bind();
+  } finally {
+    process.umask(saved);
+  }
 }

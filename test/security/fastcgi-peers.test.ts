@@ -78,12 +78,10 @@ describe('FCGI_WEB_SERVER_ADDRS', () => {
     }
   });
 
-  // FINDING (src/fastcgi/server.ts, fails closed, not a bypass): entries are compared as text after
-  // only lower-casing and stripping a dotted "::ffff:" prefix, so a valid but non-canonical IPv6
-  // entry never matches the kernel's canonical peer address and a web server the operator listed is
-  // refused. Fix: canonicalise entries and peers alike (e.g. `new URL('http://[' + ip + ']').hostname`
-  // for IPv6, mapping ::ffff:a.b.c.d and ::ffff:XXXX:XXXX to IPv4, or check with net.BlockList).
-  it.fails.each([
+  // FOUND AND FIXED (it failed closed, not a bypass): entries were compared as text, so a valid but
+  // non-canonical IPv6 entry never matched the kernel's canonical peer address and a web server the
+  // operator listed was refused. Entries and peers are now canonicalised alike.
+  it.each([
     ['0:0:0:0:0:0:0:1', '::1'],
     ['::FFFF:127.0.0.1', '127.0.0.1'],
     ['::ffff:7f00:1', '127.0.0.1'],

@@ -88,13 +88,11 @@ describe.each([
     expect(lstatSync(path).isFile()).toBe(true);
   });
 
-  // FINDING (src/net/listen.ts and src/cli/socket.ts): the file is created by bind() with the
-  // process umask (0777 & ~umask) and chmod'ed to socketMode only afterwards. Under a permissive
-  // umask (0 or 002, common for service users) the socket is world- or group-connectable for that
-  // window, and a local user who connects then keeps a working connection. Fix: bind under
-  // `process.umask(0o777 & ~socketMode)` restored right after (server.listen binds a unix path
-  // synchronously), keeping the chmod for modes the umask cannot express.
-  it.fails('are never connectable by others, not even between bind and chmod', async () => {
+  // FOUND AND FIXED: the file was created by bind() with the process umask and chmod'ed to
+  // socketMode only afterwards; under a permissive umask the socket was connectable by others for
+  // that window, and a local user who connected kept a working connection. The bind now runs under
+  // a umask that allows no more than socketMode (src/net/listen.ts bindUnderMode).
+  it('are never connectable by others, not even between bind and chmod', async () => {
     const path = fresh();
     const server = create(app, quiet);
     running.push(server);

@@ -98,4 +98,30 @@ describe('FastCGI keep-conn: graceful close vs a request already on its way (soa
     expect.soft({ stdout: conn.seen.stdout.get(2)?.replace(/^[^]*\r\n\r\n/, ''), status: conn.seen.ended.get(2) }, 'request 2 answered in full (FCGI_REQUEST_COMPLETE)').toEqual({ stdout: 'hello /two', status: 0 });
     expect.soft(errors, 'nothing logged').toEqual([]);
   });
+
+  it('keeps a kept connection in use open while close() runs, and closes it once idle for closeIdleDelay', async () => {
+    const server = createFastCGIServer(app, { closeIdleDelay: 300, logger: { error: () => undefined } });
+    const address = await server.listen(`unix:${dir}/fcgi-linger.sock`);
+    const socket = connect({ path: address.replace(/^unix:/, '') });
+    const conn = watch(socket);
+    socket.write(request(1, '/one'));
+    await conn.until((s) => s.ended.has(1));
+    let closed = false;
+    void conn.closed.then(() => (closed = true));
+    const closing = server.close(10_000);
+    // Requests keep coming faster than the delay: each is answered, and the connection stays
+    // open after each response (closing right after one is when nginx would most likely reuse it).
+    for (let id = 2; id <= 6; id++) {
+      await new Promise((r) => setTimeout(r, 100));
+      socket.write(request(id, `/n${id}`));
+      await conn.until((s) => s.ended.has(id));
+      expect(conn.seen.ended.get(id), `request ${id} completed`).toBe(0);
+      await new Promise((r) => setTimeout(r, 20));
+      expect(closed, `connection still open after request ${id}`).toBe(false);
+    }
+    const idleSince = Date.now();
+    await conn.closed;
+    expect(Date.now() - idleSince, 'closed only after being idle for closeIdleDelay').toBeGreaterThanOrEqual(250);
+    await closing;
+  });
 });
