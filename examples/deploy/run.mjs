@@ -18,7 +18,11 @@ if (positionals.length === 0 || values.help) {
   process.exit(positionals.length === 0 && !values.help ? 2 : 0);
 }
 
-const running = await startRecipe(positionals[0], { port: values.port ? Number(values.port) : undefined, keep: values.keep }).catch((err) => {
+// What nsgi and the web server print (nsgi's "serving ..." line, start-up errors) shows here, prefixed.
+const echo = (who, text) => {
+  for (const line of text.split('\n')) if (line.trim() !== '') process.stderr.write(`[${who}] ${line}\n`);
+};
+const running = await startRecipe(positionals[0], { port: values.port ? Number(values.port) : undefined, keep: values.keep, echo }).catch((err) => {
   console.error(`run: ${err.message}`);
   process.exit(1);
 });

@@ -56,6 +56,8 @@ export interface StartOptions {
   run?: string;
   keep?: boolean;
   vars?: Record<string, string | number>;
+  /** Called with what the backends and the web server print, as they print it. */
+  echo?: (who: string, text: string) => void;
 }
 
 export const DEPLOY_DIR: string;

@@ -37,7 +37,8 @@ export async function loadRecipe(name) {
  *
  * Options: `nsgi` (the shell command that runs nsgi; default {@link DEFAULT_NSGI}), `port` (the web
  * server's; default: a free one), `run` (the folder for rendered files, sockets and logs; default: a
- * fresh temp folder, removed by stop()), `vars` (more template values).
+ * fresh temp folder, removed by stop()), `vars` (more template values), `echo(who, text)` (called with
+ * what the backends and the web server print, as they print it).
  *
  * Resolves to { recipe, url, mount, run, vars, server, backends, logs(), stop() } once everything
  * listens; on failure everything started is stopped and the error carries the logs.
@@ -84,7 +85,7 @@ export async function startRecipe(name, options = {}) {
     const backends = [];
     for (const [i, b] of recipe.backends.entries()) {
       const command = renderTemplate(b.command, vars, `${recipe.name}/recipe.mjs backends[${i}]`);
-      const p = startProcess(command, [], { cwd: run, env, shell: true });
+      const p = startProcess(command, [], { cwd: run, env, shell: true, echo: options.echo && ((text) => options.echo(`backend ${i + 1}`, text)) });
       p.what = `backend ${i + 1}: ${command}`;
       p.command = command;
       started.push(p);
@@ -98,7 +99,7 @@ export async function startRecipe(name, options = {}) {
     if (recipe.server) {
       const snippet = readFileSync(join(run, recipe.config), 'utf8');
       const [command, args] = prepareServer(recipe.server, { run, port: vars.PORT, modules: recipe.modules, snippet });
-      server = startProcess(command, args, { cwd: run, env });
+      server = startProcess(command, args, { cwd: run, env, echo: options.echo && ((text) => options.echo(recipe.server, text)) });
       server.what = recipe.server;
       started.push(server);
       await waitForAddress(`127.0.0.1:${vars.PORT}`, { child: server.child, what: recipe.server });

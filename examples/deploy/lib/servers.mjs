@@ -98,15 +98,20 @@ export function prepareServer(server, { run, port, modules = [], snippet }) {
 /**
  * Starts `command` in its own process group (Apache's prefork MPM signals its whole group on
  * shutdown, which would take the caller with it), collecting its output.
+ * `echo`, when given, also receives each piece of output as it comes.
  * Returns { child, output(), stop() }; stop() signals the whole group and waits for the exit.
  */
-export function startProcess(command, args, { cwd, env, shell = false } = {}) {
+export function startProcess(command, args, { cwd, env, shell = false, echo } = {}) {
   const child = spawn(command, args, { cwd, env, shell, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   live.add(child);
   child.once('exit', () => live.delete(child));
   let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (out += d));
+  const collect = (d) => {
+    out += d;
+    echo?.(String(d));
+  };
+  child.stdout.on('data', collect);
+  child.stderr.on('data', collect);
   let stopped;
   return {
     child,
