@@ -1,11 +1,14 @@
-// Faults against a running FastCGI server (createFastCGIServer on a unix socket in a temp dir): peers
-// that go away mid-PARAMS, mid-STDIN and mid-response, a peer that stops reading a 256 MiB response,
-// 2,000 connections opened and dropped, a peer speaking garbage, and apps that throw, reject, never
-// call startResponse, never end, or fail after the head. After each: a normal request still succeeds,
-// no request is left running, and no socket or timer is left behind.
+// Faults against a running FastCGI server (createFastCGIServer on a unix socket in a temp dir). The
+// shared cases (cases.ts: a web server that closes the connection mid-response or stops reading a
+// 256 MiB response, apps that throw, reject, never call startResponse or never end) run here through
+// the FastCGI adapter; below are the FastCGI-only ones: peers that go away mid-PARAMS, mid-STDIN or
+// with FCGI_ABORT_REQUEST, a paused response that completes once reading resumes, 2,000 connections
+// opened and dropped, a peer speaking garbage, an app that fails after the head, and a web server that
+// stalls mid-request (paramsTimeout, stdinTimeout). After each: a normal request still succeeds, no
+// request is left running, and no socket or timer is left behind.
 import type { Socket } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { AbortedError, NsgiError } from '../../src/errors.js';
+import { AbortedError, type NsgiError } from '../../src/errors.js';
 import { FastCGIClient } from '../../src/fastcgi/client.js';
 import { encodeParams } from '../../src/fastcgi/params.js';
 import { RecordParser } from '../../src/fastcgi/parser.js';
@@ -24,6 +27,7 @@ import {
 import { createFastCGIServer } from '../../src/fastcgi/server.js';
 import type { NsgiServer } from '../../src/server.js';
 import { makeTempDir, removeTempDir } from '../helpers/peers.js';
+import { describeFaults } from './cases.js';
 import {
   BIG_BYTES,
   churn,
@@ -36,114 +40,72 @@ import {
   rawConnect,
   readUntilClose,
   SLOW_INPUT_DELAY,
-  resources,
   settleValue,
   waitFor,
   type ResourceCounts,
 } from './helpers.js';
+import { fastcgiFaults, fcgiHead as head, fcgiParams as params } from './transports.js';
 
 const dir = makeTempDir('nsgi-faults-fcgi-');
-const logger = memoryLogger();
-let server: NsgiServer;
-let address: string;
+const t = fastcgiFaults(`${dir}/fcgi.sock`);
+// A client of its own for the cases that look past the adapter's `request` (appStatus, protocolStatus).
 let client: FastCGIClient;
-let baseline: ResourceCounts;
-const serverSockets: Socket[] = [];
 
-function params(path: string, probeName: string, extra: Record<string, string> = {}): Record<string, string> {
-  return { REQUEST_METHOD: 'GET', SCRIPT_NAME: '', PATH_INFO: path, QUERY_STRING: probeName, SERVER_PROTOCOL: 'HTTP/1.1', ...extra };
-}
-
-/** BEGIN_REQUEST and the whole PARAMS stream (ended) of request 1. */
-function head(path: string, probeName: string, extra?: Record<string, string>): Buffer {
-  return Buffer.concat([
-    encodeRecord(FCGI_BEGIN_REQUEST, 1, beginRequestBody(FCGI_RESPONDER, 0)),
-    encodeRecord(FCGI_PARAMS, 1, encodeParams(params(path, probeName, extra))),
-    encodeRecord(FCGI_PARAMS, 1),
-  ]);
-}
-
-async function expectHealthy(): Promise<void> {
-  const res = await client.request({ path: '/ok' });
-  expect([res.status, res.body.toString(), res.protocolStatus]).toEqual([200, 'ok', 0]);
-  await expectNothingLeft(server, baseline);
-}
-
-beforeAll(async () => {
-  server = createFastCGIServer(faultApp, { logger, errors: nullErrors() });
-  server.server.on('connection', (s: Socket) => serverSockets.push(s));
-  address = await server.listen(`unix:${dir}/fcgi.sock`);
-  client = new FastCGIClient(address);
-  // Warm up once (lazy module state, first-connection allocations), then take the baseline.
-  await client.request({ path: '/ok' });
-  baseline = await quietBaseline(server);
+beforeAll(() => {
+  client = new FastCGIClient(t.address);
 });
 
 afterAll(async () => {
   await client.close();
-  await server.close(1000);
   removeTempDir(dir);
 });
 
-beforeEach(() => {
-  serverSockets.length = 0;
-  logger.entries.length = 0;
-});
+describeFaults(t);
 
 describe('FastCGI: the web server goes away', () => {
   it('mid-PARAMS (inside a record, and between records): the half-received request is dropped, the app never runs', async () => {
     const full = encodeRecord(FCGI_PARAMS, 1, encodeParams(params('/ok', 'mid-params')));
     for (const cut of [FCGI_HEADER_LEN + 5, full.length]) {
-      const socket = await rawConnect(address);
+      const socket = await rawConnect(t.address);
       socket.write(Buffer.concat([encodeRecord(FCGI_BEGIN_REQUEST, 1, beginRequestBody(FCGI_RESPONDER, 0)), full.subarray(0, cut)]));
-      await waitFor(() => server.activeRequests === 1, 'the request to begin');
+      await waitFor(() => t.server.activeRequests === 1, 'the request to begin');
       socket.destroy();
-      await expectHealthy();
+      await t.expectHealthy();
     }
     expect(probe('mid-params').calls).toBe(0);
   });
 
   it('mid-STDIN: the app reading wsgi.input sees nsgi.signal fire and its read stop', async () => {
-    const socket = await rawConnect(address);
+    const socket = await rawConnect(t.address);
     socket.write(Buffer.concat([head('/input', 'mid-stdin', { REQUEST_METHOD: 'POST', CONTENT_LENGTH: '100000' }), encodeRecord(FCGI_STDIN, 1, Buffer.alloc(1000))]));
     await waitFor(() => probe('mid-stdin').inputBytes === 1000, 'the first body bytes to reach the app');
     socket.destroy();
     await waitFor(() => probe('mid-stdin').done, 'the app to stop reading');
     expect(probe('mid-stdin').aborted).toBe(true);
-    await expectHealthy();
-  });
-
-  it('mid-response (connection closed): the body iterator is closed with return() and nsgi.signal fires', async () => {
-    const socket = await rawConnect(address);
-    socket.write(Buffer.concat([head('/forever', 'mid-response'), encodeRecord(FCGI_STDIN, 1)]));
-    await waitFor(() => probe('mid-response').pulls > 10, 'the response to stream');
-    socket.destroy();
-    await waitFor(() => probe('mid-response').returned, 'return() on the body');
-    expect(probe('mid-response').aborted).toBe(true);
-    await expectHealthy();
+    await t.expectHealthy();
   });
 
   it('mid-response (FCGI_ABORT_REQUEST from the client): the request ends, the body is closed', async () => {
     const controller = new AbortController();
-    const pending = client.request({ path: '/forever', params: { QUERY_STRING: 'abort-request' }, signal: controller.signal });
+    const pending = t.request('/forever', { query: 'abort-request', signal: controller.signal });
     await waitFor(() => probe('abort-request').pulls > 10, 'the response to stream');
     controller.abort();
     await expect(pending).rejects.toBeInstanceOf(AbortedError);
     await waitFor(() => probe('abort-request').returned, 'return() on the body');
     expect(probe('abort-request').aborted).toBe(true);
-    await expectHealthy();
+    await t.expectHealthy();
   });
 });
 
 describe('FastCGI: the web server stops reading', () => {
   it('pauses a 256 MiB response: the body is pulled only a bounded amount ahead, and all of it arrives once reading resumes', async () => {
     const p = probe('stalled');
-    const socket = await rawConnect(address);
+    const socket = await rawConnect(t.address);
     socket.pause();
     const before = process.memoryUsage().arrayBuffers;
     socket.write(Buffer.concat([head('/big', 'stalled'), encodeRecord(FCGI_STDIN, 1)]));
     const pulls = await settleValue(() => p.pulls);
-    const serverSocket = serverSockets[0]!;
+    const serverSocket = t.serverSockets[0]!;
     // Stalled: a few socket buffers' worth pulled (kernel + Node), nowhere near the 256 MiB.
     expect(pulls).toBeGreaterThan(0);
     expect(pulls * 64 * 1024).toBeLessThan(16 * 1024 * 1024);
@@ -170,59 +132,37 @@ describe('FastCGI: the web server stops reading', () => {
     expect(p.done).toBe(true);
     expect(stdout).toBeGreaterThan(BIG_BYTES);
     expect(stdout).toBeLessThan(BIG_BYTES + 200);
-    await expectHealthy();
+    await t.expectHealthy();
   }, 60_000);
 
-  it('stalled, then gone: the paused response is abandoned and its body closed', async () => {
-    const p = probe('stalled-gone');
-    const socket = await rawConnect(address);
-    socket.pause();
-    socket.write(Buffer.concat([head('/big', 'stalled-gone'), encodeRecord(FCGI_STDIN, 1)]));
-    await settleValue(() => p.pulls);
-    socket.destroy();
-    await waitFor(() => p.returned, 'return() on the body');
-    expect(p.done).toBe(false);
-    expect(p.aborted).toBe(true);
-    await expectHealthy();
-  });
 });
 
 describe('FastCGI: connection churn and garbage', () => {
   it('survives 2,000 connections opened and dropped (empty, mid-header, mid-PARAMS, whole request)', async () => {
     const begin = encodeRecord(FCGI_BEGIN_REQUEST, 1, beginRequestBody(FCGI_RESPONDER, 0));
     const prefixes = [Buffer.alloc(0), begin.subarray(0, 3), begin, head('/ok', 'churn').subarray(0, 40), Buffer.concat([head('/ok', 'churn'), encodeRecord(FCGI_STDIN, 1)])];
-    await churn(server, address, 2000, prefixes);
-    await expectHealthy();
+    await churn(t.server, t.address, 2000, prefixes);
+    await t.expectHealthy();
   }, 30_000);
 
   it('closes only the connection that speaks garbage; a request running on another one completes', async () => {
-    const other = await rawConnect(address);
+    const other = await rawConnect(t.address);
     other.write(Buffer.concat([head('/input', 'beside-garbage', { REQUEST_METHOD: 'POST', CONTENT_LENGTH: '3' }), encodeRecord(FCGI_STDIN, 1, Buffer.from('ab'))]));
     await waitFor(() => probe('beside-garbage').inputBytes === 2, 'the other request to start');
-    const bad = await rawConnect(address);
+    const bad = await rawConnect(t.address);
     bad.write(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
     const { timedOut } = await readUntilClose(bad);
     expect(timedOut).toBe(false);
-    expect(logger.entries.some((e) => e.code === 'NSGI_ERR_FASTCGI_VERSION')).toBe(true);
+    expect(t.logger.entries.some((e) => e.code === 'NSGI_ERR_FASTCGI_VERSION')).toBe(true);
     other.write(Buffer.concat([encodeRecord(FCGI_STDIN, 1, Buffer.from('c')), encodeRecord(FCGI_STDIN, 1)]));
     const { bytes } = await readUntilClose(other);
     expect(bytes.toString('latin1')).toContain('Status: 200 OK');
     expect(probe('beside-garbage').inputBytes).toBe(3);
-    await expectHealthy();
+    await t.expectHealthy();
   });
 });
 
 describe('FastCGI: apps that misbehave', () => {
-  it.each([
-    ['throws', '/throw'],
-    ['rejects', '/reject'],
-    ['never calls startResponse', '/no-start'],
-  ])('an app that %s gets a 500, and the server goes on', async (_what, path) => {
-    const res = await client.request({ path });
-    expect([res.status, res.protocolStatus]).toEqual([500, 0]);
-    await expectHealthy();
-  });
-
   it('an app that fails after the head: the response is cut short (no clean END_REQUEST), the body closed', async () => {
     const outcome = await client.request({ path: '/throw-after', params: { QUERY_STRING: 'throw-after' } }).then(
       (res) => ({ appStatus: res.appStatus, code: undefined as string | undefined }),
@@ -231,11 +171,11 @@ describe('FastCGI: apps that misbehave', () => {
     // Alone on its connection, the request is cut (the client sees the connection close); never a clean 0.
     expect(outcome.appStatus === undefined ? outcome.code : outcome.appStatus).not.toBe(0);
     await waitFor(() => probe('throw-after').returned, 'return() on the body');
-    await expectHealthy();
+    await t.expectHealthy();
   });
 
   it('a never-ending body whose client goes away is closed, and nothing keeps running', async () => {
-    const socket = await rawConnect(address);
+    const socket = await rawConnect(t.address);
     socket.write(Buffer.concat([head('/forever', 'forever-gone'), encodeRecord(FCGI_STDIN, 1)]));
     await waitFor(() => probe('forever-gone').pulls > 100, 'the body to stream');
     socket.destroy();
@@ -243,7 +183,7 @@ describe('FastCGI: apps that misbehave', () => {
     const pulls = probe('forever-gone').pulls;
     await new Promise((r) => setTimeout(r, 100));
     expect(probe('forever-gone').pulls).toBe(pulls);
-    await expectHealthy();
+    await t.expectHealthy();
   });
 });
 
