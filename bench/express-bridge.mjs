@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express from 'express';
-import { freePort, httpLoad, startChild as startChildOf } from './lib/load.mjs';
+import { freePort, httpLoad, runBenchmark, startChild as startChildOf } from './lib/load.mjs';
 
 const DIST = fileURLToPath(new URL('../dist/', import.meta.url));
 const NGINX = '/usr/sbin/nginx';
@@ -220,14 +220,4 @@ async function main() {
   }
 }
 
-if (process.argv[2] === '--child') {
-  child(process.argv[3], process.argv[4]).catch((err) => {
-    process.stderr.write(`${err.stack}\n`);
-    process.exit(1);
-  });
-} else {
-  main().catch((err) => {
-    process.stderr.write(`${err.stack}\n`);
-    process.exit(1);
-  });
-}
+runBenchmark(main, child);

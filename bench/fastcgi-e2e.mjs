@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { httpLoad, startChild as startChildOf } from './lib/load.mjs';
+import { httpLoad, runBenchmark, startChild as startChildOf } from './lib/load.mjs';
 
 const DIST = fileURLToPath(new URL('../dist/', import.meta.url));
 const HELLO = Buffer.from('Hello, world!\n');
@@ -272,14 +272,4 @@ async function main() {
   }
 }
 
-if (process.argv[2] === '--child') {
-  child(process.argv[3], process.argv[4]).catch((err) => {
-    process.stderr.write(`${err.stack}\n`);
-    process.exit(1);
-  });
-} else {
-  main().catch((err) => {
-    process.stderr.write(`${err.stack}\n`);
-    process.exit(1);
-  });
-}
+runBenchmark(main, child);

@@ -91,3 +91,16 @@ export function freePort() {
     });
   });
 }
+
+/**
+ * The entry point of a benchmark file that is also its own child server: with `--child KIND
+ * ADDRESS` it runs `child(KIND, ADDRESS)`, otherwise `main()`; a failure prints its stack and
+ * exits 1.
+ */
+export function runBenchmark(main, child) {
+  const run = process.argv[2] === '--child' ? child(process.argv[3], process.argv[4]) : main();
+  run.catch((err) => {
+    process.stderr.write(`${err.stack}\n`);
+    process.exit(1);
+  });
+}

@@ -17,12 +17,17 @@ import { createHash } from 'node:crypto';
 export default async function* app(environ, startResponse) {
   const script = environ.SCRIPT_NAME;
   const path = environ.PATH_INFO;
-  const sent = environ['nsgi.orig'] ?? {};
+  // What the web server sent: the value a fixer middleware replaced (nsgi.orig), else the current one.
+  const orig = environ['nsgi.orig'] ?? {};
+  const sent = {
+    SCRIPT_NAME: 'SCRIPT_NAME' in orig ? (orig.SCRIPT_NAME ?? '') : script,
+    PATH_INFO: 'PATH_INFO' in orig ? (orig.PATH_INFO ?? '') : path,
+  };
   const seen = [
     ['X-Nsgi-Script-Name', encodeURIComponent(script)],
     ['X-Nsgi-Path-Info', encodeURIComponent(path)],
-    ['X-Nsgi-Sent-Script-Name', encodeURIComponent('SCRIPT_NAME' in sent ? sent.SCRIPT_NAME ?? '' : script)],
-    ['X-Nsgi-Sent-Path-Info', encodeURIComponent('PATH_INFO' in sent ? sent.PATH_INFO ?? '' : path)],
+    ['X-Nsgi-Sent-Script-Name', encodeURIComponent(sent.SCRIPT_NAME)],
+    ['X-Nsgi-Sent-Path-Info', encodeURIComponent(sent.PATH_INFO)],
   ];
   const reply = (status, type, body, extra = []) => {
     startResponse(status, [['Content-Type', type], ...seen, ...extra]);
@@ -67,7 +72,7 @@ export default async function* app(environ, startResponse) {
     for (const key of ['REQUEST_METHOD', 'SCRIPT_NAME', 'PATH_INFO', 'QUERY_STRING', 'REQUEST_URI', 'SERVER_NAME', 'SERVER_PORT', 'SERVER_PROTOCOL', 'HTTP_HOST', 'REMOTE_ADDR', 'HTTPS', 'wsgi.url_scheme', 'GREETING']) {
       if (environ[key] !== undefined) vars[key] = environ[key];
     }
-    vars.sent = { SCRIPT_NAME: 'SCRIPT_NAME' in sent ? sent.SCRIPT_NAME : script, PATH_INFO: 'PATH_INFO' in sent ? sent.PATH_INFO : path };
+    vars.sent = sent;
     vars.query = Object.fromEntries(new URLSearchParams(environ.QUERY_STRING));
     yield reply('200 OK', 'application/json; charset=utf-8', JSON.stringify(vars));
     return;

@@ -136,10 +136,10 @@ export class FastCGIConnection implements RecordHandler, RequestHost {
 
   /**
    * Graceful close: a kept connection closes once it has been idle for
-   * `closeIdleDelay` (the server option says why); a
-   * request that arrives meanwhile is served, since the web server may have
-   * sent it before it could know. A connection without FCGI_KEEP_CONN closes
-   * after its request, as always.
+   * `closeIdleDelay` (the server option says why); a request that arrives
+   * meanwhile is served, since the web server may have sent it before it
+   * could know. A connection without FCGI_KEEP_CONN closes after its
+   * request, as always.
    */
   shutdown(): void {
     this.shuttingDown = true;
